@@ -1,0 +1,62 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! actions {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// Everything a principal can ask Custody to do. Each is a Cedar action
+        /// `Custody::Action::"<name>"`, and each request is authorized for exactly one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        pub enum Action {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)*
+        }
+
+        impl Action {
+            /// Every action.
+            pub const ALL: &'static [Action] = &[$(Self::$variant,)*];
+
+            /// The dotted name, as used in Cedar and the audit log.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+actions! {
+    /// Create a project.
+    ProjectCreate = "project.create",
+    /// Read a project.
+    ProjectRead = "project.read",
+    /// Register a dataset in a project.
+    DatasetRegister = "dataset.register",
+    /// Read a dataset's metadata and versions.
+    DatasetRead = "dataset.read",
+    /// Change a dataset's descriptive metadata.
+    DatasetUpdate = "dataset.update",
+    /// Raise a dataset's classification.
+    DatasetClassificationRaise = "dataset.classification.raise",
+    /// Ask for a dataset's classification to be lowered.
+    DatasetClassificationLower = "dataset.classification.lower",
+    /// Add a version to a dataset.
+    DatasetVersionCreate = "dataset.version.create",
+    /// Grant or revoke explicit access to a restricted dataset.
+    DatasetGrantManage = "dataset.grant.manage",
+    /// Read approval requests.
+    ApprovalRead = "approval.read",
+    /// Approve or reject an approval request.
+    ApprovalDecide = "approval.decide",
+    /// Create an API token.
+    TokenCreate = "token.create",
+    /// List API tokens.
+    TokenRead = "token.read",
+    /// Revoke an API token.
+    TokenRevoke = "token.revoke",
+    /// Read the audit log.
+    AuditRead = "audit.read",
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,62 @@
+//! Domain types of Custody, the chain of custody for AI data and models.
+//!
+//! This crate owns the vocabulary every other crate speaks: [`Project`], [`Dataset`],
+//! [`DatasetVersion`], [`Classification`], [`Region`], [`RetentionPeriod`], [`Principal`],
+//! [`Role`], [`Action`] and [`AuditEvent`]. It performs no I/O. Every value that comes from
+//! outside (a name, a region, a digest) has a constructor that validates it, so a value of
+//! these types is valid by construction.
+//!
+//! ```
+//! use custody_core::{Classification, Name};
+//! assert!(Classification::Public < Classification::Restricted);
+//! assert!(Name::new("fraud-features").is_ok());
+//! assert!(Name::new("Bad Name").is_err());
+//! ```
+
+/// Implements the OpenAPI schema of a type that serialises as a validated string.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! string_schema {
+    ($ty:ty, $desc:literal, $example:literal) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($desc))
+                    .examples([serde_json::json!($example)])
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+
+mod action;
+mod approval;
+mod audit;
+mod classification;
+mod dataset;
+mod digest;
+mod error;
+mod ids;
+mod name;
+mod principal;
+mod project;
+mod region;
+mod retention;
+mod time_util;
+
+pub use action::Action;
+pub use approval::{Approval, ApprovalKind, ApprovalStatus};
+pub use audit::{AuditDraft, AuditEvent, Decision, Outcome, ResourceRef};
+pub use classification::Classification;
+pub use dataset::{Dataset, DatasetVersion, NewDataset, NewDatasetVersion, UseList};
+pub use digest::Sha256Digest;
+pub use error::CoreError;
+pub use ids::{ApprovalId, DatasetId, DatasetVersionId, ProjectId, RequestId, TokenId};
+pub use name::{Name, VersionLabel};
+pub use principal::{ApiToken, Grant, Principal, PrincipalKind, ProjectScope, Role};
+pub use project::{NewProject, Project};
+pub use region::Region;
+pub use retention::RetentionPeriod;
+pub use time_util::{Timestamp, now};

@@ -1,0 +1,170 @@
+//! Sequencing and reading audit events.
+
+use crate::rows::{self, micros};
+use crate::{Backend, Store, StoreError};
+use custody_core::{AuditDraft, AuditEvent, Name, RequestId};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+/// Reserves the next gapless range of sequence numbers for `drafts` and inserts them. Runs
+/// inside the batch transaction, after every write of the batch.
+pub(crate) async fn insert_events(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    drafts: &[AuditDraft],
+) -> Result<Vec<AuditEvent>, StoreError> {
+    if drafts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let head = sqlx::query(backend.lock_audit_head())
+        .fetch_one(&mut *conn)
+        .await?;
+    let next_seq = rows::int(&head, "next_seq")?;
+    // Times never go backwards along the sequence, even if the clock does.
+    let time_micros = micros(custody_core::now()).max(rows::int(&head, "last_time")?);
+    let time = rows::from_micros("time", time_micros)?;
+    let mut events = Vec::with_capacity(drafts.len());
+    for (i, d) in drafts.iter().enumerate() {
+        let seq = next_seq + i as i64;
+        sqlx::query(
+            "INSERT INTO audit_events (seq, time, actor, action, resource, project, region, decision, \
+             policy_hash, request_id, outcome, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(seq)
+        .bind(time_micros)
+        .bind(&d.actor)
+        .bind(d.action.as_str())
+        .bind(&d.resource.0)
+        .bind(d.project.as_ref().map(|p| p.as_str().to_owned()))
+        .bind(d.region.as_ref().map(|r| r.as_str().to_owned()))
+        .bind(d.decision.as_str())
+        .bind(&d.policy_hash)
+        .bind(d.request_id.to_string())
+        .bind(d.outcome.as_str())
+        .bind(rows::to_json("details", &d.details)?)
+        .execute(&mut *conn)
+        .await?;
+        events.push(AuditEvent {
+            seq: seq as u64,
+            time,
+            actor: d.actor.clone(),
+            action: d.action,
+            resource: d.resource.clone(),
+            project: d.project.clone(),
+            region: d.region.clone(),
+            decision: d.decision,
+            policy_hash: d.policy_hash.clone(),
+            request_id: d.request_id,
+            outcome: d.outcome,
+            details: d.details.clone(),
+        });
+    }
+    sqlx::query("UPDATE audit_head SET next_seq = $1, last_time = $2 WHERE id = 1")
+        .bind(next_seq + drafts.len() as i64)
+        .bind(time_micros)
+        .execute(&mut *conn)
+        .await?;
+    Ok(events)
+}
+
+/// Filters for reading the audit log. Empty filters match everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only events with a sequence number at or after this.
+    pub from_seq: u64,
+    /// At most this many events (capped at 1000).
+    pub limit: u32,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action (dotted name).
+    pub action: Option<String>,
+    /// Only this project.
+    pub project: Option<Name>,
+    /// Only this resource (`dataset:<id>`).
+    pub resource: Option<String>,
+}
+
+impl Store {
+    /// Reads audit events in sequence order.
+    pub async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut sql = String::from("SELECT * FROM audit_events WHERE seq >= $1");
+        let mut binds: Vec<String> = Vec::new();
+        for (col, val) in [
+            ("actor", q.actor.clone()),
+            ("action", q.action.clone()),
+            ("project", q.project.as_ref().map(|p| p.to_string())),
+            ("resource", q.resource.clone()),
+        ] {
+            if let Some(v) = val {
+                binds.push(v);
+                sql.push_str(&format!(" AND {col} = ${}", binds.len() + 1));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit.clamp(1, 1000)));
+        let mut query = sqlx::query(&sql).bind(i64::try_from(q.from_seq).unwrap_or(i64::MAX));
+        for b in binds {
+            query = query.bind(b);
+        }
+        query
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(event_from_row)
+            .collect()
+    }
+
+    /// How many audit events there are (the next sequence number).
+    pub async fn audit_len(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT next_seq FROM audit_head WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(rows::int(&row, "next_seq")? as u64)
+    }
+}
+
+fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+    let action_name = rows::text(row, "action")?;
+    let action = custody_core::Action::ALL
+        .iter()
+        .copied()
+        .find(|a| a.as_str() == action_name)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "audit action",
+            reason: format!("unknown `{action_name}`"),
+        })?;
+    let corrupt = |what: &'static str| {
+        move |e: custody_core::CoreError| StoreError::Corrupt {
+            what,
+            reason: e.to_string(),
+        }
+    };
+    Ok(AuditEvent {
+        seq: rows::int(row, "seq")? as u64,
+        time: rows::time(row, "time")?,
+        actor: rows::text(row, "actor")?,
+        action,
+        resource: custody_core::ResourceRef(rows::text(row, "resource")?),
+        project: rows::opt_text(row, "project")?
+            .map(|p| Name::new(&p))
+            .transpose()
+            .map_err(corrupt("project"))?,
+        region: rows::opt_text(row, "region")?
+            .map(|r| custody_core::Region::new(&r))
+            .transpose()
+            .map_err(corrupt("region"))?,
+        decision: match rows::text(row, "decision")?.as_str() {
+            "allow" => custody_core::Decision::Allow,
+            _ => custody_core::Decision::Deny,
+        },
+        policy_hash: rows::text(row, "policy_hash")?,
+        request_id: RequestId::parse(&rows::text(row, "request_id")?)
+            .map_err(corrupt("request_id"))?,
+        outcome: match rows::text(row, "outcome")?.as_str() {
+            "success" => custody_core::Outcome::Success,
+            "denied" => custody_core::Outcome::Denied,
+            "rejected" => custody_core::Outcome::Rejected,
+            _ => custody_core::Outcome::Error,
+        },
+        details: rows::json(row, "details")?,
+    })
+}

@@ -1,0 +1,184 @@
+//! Persistence for Custody.
+//!
+//! [`Store`] is the one API every server replica uses, over SQLite (the embedded default) or
+//! PostgreSQL (scale-out). Both run the same portable migrations and the same SQL; the few
+//! statements that differ live in [`Backend`] methods.
+//!
+//! # Write path
+//! Every mutation is a closure handed to the [writer](Store::write) together with the
+//! [`AuditDraft`] that describes it. One writer task per process gathers whatever writes are
+//! waiting into one database transaction (group commit): each write runs inside its own
+//! savepoint, a failed write is rolled back to its savepoint and its audit record says so,
+//! then the batch reserves a gapless range of audit sequence numbers, inserts the audit
+//! records and commits once. A caller is answered only after that commit, so an
+//! acknowledged write and its audit record are durable together, and a refused write leaves
+//! nothing behind but its audit record.
+//!
+//! Reads go straight to a pool of connections and see every acknowledged write.
+
+mod approvals;
+mod audit;
+mod backend;
+mod datasets;
+mod error;
+mod migrate;
+mod projects;
+mod rows;
+mod tokens;
+mod writer;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use audit::AuditQuery;
+pub use backend::Backend;
+pub use datasets::DatasetQuery;
+pub use error::StoreError;
+pub use tokens::{NewToken, TokenRecord};
+
+use custody_core::{AuditDraft, AuditEvent};
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use std::time::Duration;
+use writer::Writer;
+
+/// A boxed future borrowing a connection, as write closures return.
+pub type BoxFuture<'a, T> = futures_util::future::BoxFuture<'a, T>;
+
+/// How to open a [`Store`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections for reads.
+    pub max_read_connections: u32,
+    /// The most writes one transaction carries.
+    pub max_batch: usize,
+    /// How long to wait for a connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_read_connections: 8,
+            max_batch: 512,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The system of record: projects, datasets, versions, approvals, tokens and the audit log.
+/// Cheap to clone; clones share the pools and the writer.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    read: sqlx::AnyPool,
+    writer: Writer,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://path?mode=rwc` or `postgres://…`), applies any
+    /// missing migrations and starts the writer task. Must be called inside a Tokio runtime.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let read = pool_options(backend, options.max_read_connections, &options)
+            .connect(url)
+            .await?;
+        // SQLite allows one writer at a time; PostgreSQL serialises batches on `audit_head`.
+        let write_pool = pool_options(backend, 1, &options).connect(url).await?;
+        {
+            let mut conn = write_pool.acquire().await?;
+            migrate::run(backend, &mut conn).await?;
+        }
+        let writer = Writer::start(backend, write_pool, options.max_batch);
+        Ok(Self {
+            backend,
+            read,
+            writer,
+        })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers and the writer is running.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        if self.writer.is_closed() {
+            return Err(StoreError::WriterStopped);
+        }
+        Ok(())
+    }
+
+    /// Runs `op` in the next group-commit batch and records `draft` in the same transaction.
+    ///
+    /// On success the audit record's outcome is the draft's; when `op` fails its changes are
+    /// rolled back and the audit record is kept with outcome `rejected` (domain errors) or
+    /// `error` (database errors) and the reason in `details.error`. The closure may enrich the
+    /// draft (e.g. add the id it created to `details`).
+    pub async fn write<T, F>(&self, draft: AuditDraft, op: F) -> Result<(T, AuditEvent), StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut AnyConnection,
+                &'c mut AuditDraft,
+            ) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.writer.submit(draft, op).await
+    }
+
+    /// Records an audit event that changes nothing else (a refusal, a read of sensitive data).
+    pub async fn record(&self, draft: AuditDraft) -> Result<AuditEvent, StoreError> {
+        self.write(draft, |_, _| Box::pin(async { Ok(()) }))
+            .await
+            .map(|((), event)| event)
+    }
+
+    /// Stops accepting writes and waits until the batches in flight are committed.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.read.close().await;
+    }
+}
+
+fn pool_options(backend: Backend, max: u32, options: &StoreOptions) -> AnyPoolOptions {
+    let opts = AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(options.acquire_timeout);
+    match backend {
+        Backend::Sqlite => opts.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL makes every commit durable.
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = FULL",
+                    "PRAGMA busy_timeout = 10000",
+                    "PRAGMA foreign_keys = ON",
+                ] {
+                    exec(conn, pragma).await?;
+                }
+                Ok(())
+            })
+        }),
+        Backend::Postgres => opts,
+    }
+}
+
+/// Runs statements that take no parameters (transaction control, pragmas, migrations).
+/// A plain `async fn` so that futures holding it stay `Send` for every lifetime.
+pub(crate) async fn exec(conn: &mut AnyConnection, sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    conn.execute(sql).await.map(|_| ())
+}

@@ -1,0 +1,84 @@
+use crate::rows::{self, micros};
+use crate::{Store, StoreError};
+use custody_core::{AuditDraft, AuditEvent, Name, NewProject, Project, ProjectId};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+impl Store {
+    /// Creates a project; its name must be unused.
+    pub async fn create_project(
+        &self,
+        draft: AuditDraft,
+        new: NewProject,
+        created_by: String,
+    ) -> Result<(Project, AuditEvent), StoreError> {
+        self.write(draft, move |conn, draft| {
+            Box::pin(async move {
+                if project_by_name(&mut *conn, &new.name).await?.is_some() {
+                    return Err(StoreError::conflict("name", format!("a project named `{}` exists", new.name)));
+                }
+                let project = Project {
+                    id: ProjectId::new(),
+                    name: new.name,
+                    description: new.description,
+                    created_by,
+                    created_at: custody_core::now(),
+                };
+                sqlx::query(
+                    "INSERT INTO projects (id, name, description, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(project.id.to_string())
+                .bind(project.name.as_str())
+                .bind(&project.description)
+                .bind(&project.created_by)
+                .bind(micros(project.created_at))
+                .execute(&mut *conn)
+                .await?;
+                draft.resource = custody_core::ResourceRef::new("project", &project.name);
+                Ok(project)
+            })
+        })
+        .await
+    }
+
+    /// The project named `name`.
+    pub async fn project(&self, name: &Name) -> Result<Project, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        project_by_name(&mut conn, name)
+            .await?
+            .ok_or_else(|| StoreError::not_found("project", name))
+    }
+
+    /// All projects, by name.
+    pub async fn projects(&self) -> Result<Vec<Project>, StoreError> {
+        sqlx::query("SELECT * FROM projects ORDER BY name")
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(project_from_row)
+            .collect()
+    }
+}
+
+pub(crate) async fn project_by_name(
+    conn: &mut AnyConnection,
+    name: &Name,
+) -> Result<Option<Project>, StoreError> {
+    sqlx::query("SELECT * FROM projects WHERE name = $1")
+        .bind(name.as_str())
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(project_from_row)
+        .transpose()
+}
+
+pub(crate) fn project_from_row(row: &AnyRow) -> Result<Project, StoreError> {
+    Ok(Project {
+        id: rows::parsed(row, "id")?,
+        name: rows::parsed(row, "name")?,
+        description: rows::text(row, "description")?,
+        created_by: rows::text(row, "created_by")?,
+        created_at: rows::time(row, "created_at")?,
+    })
+}

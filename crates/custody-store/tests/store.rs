@@ -1,0 +1,544 @@
+//! The store's behaviour, run against every backend (SQLite, and PostgreSQL under scripts/test.sh).
+
+use custody_core::*;
+use custody_store::{AuditQuery, DatasetQuery, Store, StoreError, StoreOptions, testing};
+
+fn draft(actor: &str, action: Action) -> AuditDraft {
+    AuditDraft {
+        actor: actor.into(),
+        action,
+        resource: ResourceRef::new("test", "x"),
+        project: None,
+        region: None,
+        decision: Decision::Allow,
+        policy_hash: "p".into(),
+        request_id: RequestId::new(),
+        outcome: Outcome::Success,
+        details: serde_json::json!({}),
+    }
+}
+
+fn new_dataset(name: &str, c: Classification) -> NewDataset {
+    NewDataset {
+        name: Name::new(name).unwrap(),
+        owner: None,
+        licence: "CC-BY-4.0".into(),
+        source_uri: "s3://bucket/data".into(),
+        classification: c,
+        region: Region::new("eu-west-1").unwrap(),
+        retention: RetentionPeriod::parse("365d").unwrap(),
+        intended_use: UseList::new(vec!["fraud scoring".into()]).unwrap(),
+        prohibited_use: UseList::default(),
+    }
+}
+
+fn version(label: &str, byte: u8) -> NewDatasetVersion {
+    NewDatasetVersion {
+        label: VersionLabel::new(label).unwrap(),
+        digest: Sha256Digest::from_bytes([byte; 32]),
+        size_bytes: 1024,
+        location: Some("s3://bucket/data/v".into()),
+    }
+}
+
+async fn each_backend<F, Fut>(f: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for db in testing::all().await {
+        let store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        assert_eq!(store.backend(), db.backend);
+        f(store.clone()).await;
+        store.close().await;
+    }
+}
+
+async fn project(store: &Store, name: &str) -> Project {
+    let new = NewProject {
+        name: Name::new(name).unwrap(),
+        description: "d".into(),
+    };
+    store
+        .create_project(draft("admin", Action::ProjectCreate), new, "admin".into())
+        .await
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_reopen_keeps_data() {
+    for db in testing::all().await {
+        let store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        project(&store, "p1").await;
+        store.close().await;
+        let again = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        assert_eq!(again.projects().await.unwrap().len(), 1);
+        assert_eq!(again.audit_len().await.unwrap(), 1);
+        again.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_changes_nothing_but_its_audit_record() {
+    each_backend(|store| async move {
+        project(&store, "p1").await;
+        let dup = NewProject {
+            name: Name::new("p1").unwrap(),
+            description: String::new(),
+        };
+        let err = store
+            .create_project(draft("admin", Action::ProjectCreate), dup, "admin".into())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict { field: "name", .. }),
+            "{err}"
+        );
+        assert_eq!(store.projects().await.unwrap().len(), 1);
+        let events = store
+            .audit_events(&AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].outcome, Outcome::Success);
+        assert_eq!(events[1].outcome, Outcome::Rejected);
+        assert!(events[1].details["error"].as_str().unwrap().contains("p1"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn datasets_versions_and_search() {
+    each_backend(|store| async move {
+        let p = project(&store, "fraud").await;
+        let (d, ev) = store
+            .register_dataset(
+                draft("alice", Action::DatasetRegister),
+                &p,
+                new_dataset("transactions", Classification::Confidential),
+                "alice".into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(d.owner, "alice");
+        assert_eq!(ev.resource, ResourceRef::new("dataset", d.id));
+        let got = store.dataset(d.id).await.unwrap();
+        assert_eq!(got, d);
+        assert_eq!(
+            store.dataset_by_name(&p.name, &d.name).await.unwrap().id,
+            d.id
+        );
+
+        let dup = store
+            .register_dataset(
+                draft("alice", Action::DatasetRegister),
+                &p,
+                new_dataset("transactions", Classification::Public),
+                "alice".into(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, StoreError::Conflict { field: "name", .. }));
+
+        let v1 = store
+            .add_dataset_version(
+                draft("alice", Action::DatasetVersionCreate),
+                d.id,
+                version("v1", 1),
+                "alice".into(),
+            )
+            .await
+            .unwrap()
+            .0;
+        let same_label = store
+            .add_dataset_version(
+                draft("alice", Action::DatasetVersionCreate),
+                d.id,
+                version("v1", 2),
+                "alice".into(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(same_label, StoreError::Conflict { field: "label", .. }),
+            "{same_label}"
+        );
+        let same_digest = store
+            .add_dataset_version(
+                draft("alice", Action::DatasetVersionCreate),
+                d.id,
+                version("v2", 1),
+                "alice".into(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                same_digest,
+                StoreError::Conflict {
+                    field: "digest",
+                    ..
+                }
+            ),
+            "{same_digest}"
+        );
+        store
+            .add_dataset_version(
+                draft("alice", Action::DatasetVersionCreate),
+                d.id,
+                version("v2", 2),
+                "alice".into(),
+            )
+            .await
+            .unwrap();
+        let versions = store.dataset_versions(d.id).await.unwrap();
+        assert_eq!(versions.len(), 2);
+        assert_eq!(versions[0], v1);
+
+        store
+            .register_dataset(
+                draft("bob", Action::DatasetRegister),
+                &p,
+                new_dataset("clicks", Classification::Public),
+                "bob".into(),
+            )
+            .await
+            .unwrap();
+        let all = store
+            .datasets(
+                &p,
+                &DatasetQuery {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["clicks", "transactions"]
+        );
+        let public = store
+            .datasets(
+                &p,
+                &DatasetQuery {
+                    classification: Some(Classification::Public),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(public.len(), 1);
+        let like = store
+            .datasets(
+                &p,
+                &DatasetQuery {
+                    name_contains: Some("trans".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(like.len(), 1);
+        let wildcard = store
+            .datasets(
+                &p,
+                &DatasetQuery {
+                    name_contains: Some("%".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            wildcard.is_empty(),
+            "LIKE wildcards in the search text are literal"
+        );
+        let page = store
+            .datasets(
+                &p,
+                &DatasetQuery {
+                    after: Some(Name::new("clicks").unwrap()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn classification_raise_lower_and_approval() {
+    each_backend(|store| async move {
+        let p = project(&store, "fraud").await;
+        let d = store
+            .register_dataset(
+                draft("alice", Action::DatasetRegister),
+                &p,
+                new_dataset("tx", Classification::Internal),
+                "alice".into(),
+            )
+            .await
+            .unwrap()
+            .0;
+        let not_raise = store
+            .raise_classification(
+                draft("alice", Action::DatasetClassificationRaise),
+                d.id,
+                Classification::Public,
+                "alice".into(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(not_raise, StoreError::Conflict { .. }));
+        let raised = store
+            .raise_classification(
+                draft("alice", Action::DatasetClassificationRaise),
+                d.id,
+                Classification::Restricted,
+                "alice".into(),
+            )
+            .await
+            .unwrap()
+            .0;
+        assert_eq!(raised.classification, Classification::Restricted);
+        assert_eq!(store.access_of("alice").await.unwrap(), vec![d.id]);
+
+        let (a, _) = store
+            .request_lower_classification(
+                draft("alice", Action::DatasetClassificationLower),
+                d.id,
+                Classification::Internal,
+                "anonymised".into(),
+                Some("CHG-1".into()),
+                "alice".into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(a.status, ApprovalStatus::Pending);
+        assert_eq!(
+            store.dataset(d.id).await.unwrap().classification,
+            Classification::Restricted,
+            "nothing changes before approval"
+        );
+        let twice = store
+            .request_lower_classification(
+                draft("alice", Action::DatasetClassificationLower),
+                d.id,
+                Classification::Public,
+                "x".into(),
+                None,
+                "alice".into(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(twice, StoreError::Conflict { .. }));
+        let own = store
+            .decide_approval(
+                draft("alice", Action::ApprovalDecide),
+                a.id,
+                true,
+                "alice".into(),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(own.to_string().contains("own request"), "{own}");
+        let done = store
+            .decide_approval(
+                draft("carol", Action::ApprovalDecide),
+                a.id,
+                true,
+                "carol".into(),
+                Some("ok".into()),
+            )
+            .await
+            .unwrap()
+            .0;
+        assert_eq!(done.status, ApprovalStatus::Approved);
+        assert_eq!(done.decided_by.as_deref(), Some("carol"));
+        assert_eq!(
+            store.dataset(d.id).await.unwrap().classification,
+            Classification::Internal
+        );
+        let again = store
+            .decide_approval(
+                draft("carol", Action::ApprovalDecide),
+                a.id,
+                false,
+                "carol".into(),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(again, StoreError::Conflict { .. }));
+        assert_eq!(
+            store
+                .approvals(&p, Some(ApprovalStatus::Approved))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(store.approval(a.id).await.unwrap(), done);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_create_list_revoke() {
+    each_backend(|store| async move {
+        let new = custody_store::NewToken {
+            id: TokenId::new(),
+            name: "ci".into(),
+            principal: "pipeline".into(),
+            kind: PrincipalKind::Workload,
+            grant: Grant {
+                scope: ProjectScope::parse("fraud").unwrap(),
+                role: Role::DataScientist,
+            },
+            secret_hash: "ab".repeat(32),
+            allowed_regions: Some(vec![Region::new("eu-west-1").unwrap()]),
+            expires_at: None,
+            created_by: "admin".into(),
+        };
+        let id = new.id;
+        assert!(!store.has_tokens().await.unwrap());
+        let (t, _) = store
+            .create_token(draft("admin", Action::TokenCreate), new)
+            .await
+            .unwrap();
+        let rec = store.token(id).await.unwrap().unwrap();
+        assert_eq!(rec.token, t);
+        assert_eq!(rec.secret_hash, "ab".repeat(32));
+        assert_eq!(
+            store
+                .tokens(Some(&ProjectScope::parse("fraud").unwrap()))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .tokens(Some(&ProjectScope::All))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let revoked = store
+            .revoke_token(draft("admin", Action::TokenRevoke), id)
+            .await
+            .unwrap()
+            .0;
+        assert!(revoked.revoked_at.is_some());
+        assert!(
+            store
+                .revoke_token(draft("admin", Action::TokenRevoke), id)
+                .await
+                .is_err()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writes_get_gapless_sequence_numbers() {
+    each_backend(|store| async move {
+        let p = project(&store, "p").await;
+        let mut tasks = Vec::new();
+        for i in 0..300 {
+            let store = store.clone();
+            let p = p.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every third write fails on a duplicate name: its audit record must still land.
+                let name = if i % 3 == 0 {
+                    "dup".to_owned()
+                } else {
+                    format!("d{i}")
+                };
+                let r = store
+                    .register_dataset(
+                        draft("w", Action::DatasetRegister),
+                        &p,
+                        new_dataset(&name, Classification::Public),
+                        "w".into(),
+                    )
+                    .await;
+                (r.is_ok(), i)
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            ok += usize::from(t.await.unwrap().0);
+        }
+        let n = store.audit_len().await.unwrap();
+        assert_eq!(n, 301);
+        let mut seqs = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = store
+                .audit_events(&AuditQuery {
+                    from_seq: from,
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            from = page.last().unwrap().seq + 1;
+            seqs.extend(page.iter().map(|e| e.seq));
+        }
+        assert_eq!(seqs, (0..301).collect::<Vec<_>>());
+        let datasets = store
+            .datasets(
+                &p,
+                &DatasetQuery {
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(datasets.len(), ok);
+        assert_eq!(ok, 201, "99 of the 100 writes of `dup` were refused");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_stores_on_one_database_share_one_sequence() {
+    // Several server replicas on one PostgreSQL (and, for SQLite, two processes' worth of
+    // connections on one file) must never hand out a sequence number twice.
+    for db in testing::all().await {
+        let a = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        let b = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                s.record(draft("r", Action::AuditRead)).await.unwrap().seq
+            }));
+        }
+        let mut seqs: Vec<u64> = Vec::new();
+        for t in tasks {
+            seqs.push(t.await.unwrap());
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (0..200).collect::<Vec<_>>(), "{:?}", db.backend);
+        a.close().await;
+        b.close().await;
+    }
+}
