@@ -44,10 +44,7 @@ impl std::str::FromStr for ApprovalStatus {
             "pending" => Ok(Self::Pending),
             "approved" => Ok(Self::Approved),
             "rejected" => Ok(Self::Rejected),
-            _ => Err(CoreError::invalid(
-                "status",
-                format!("`{s}` is not pending, approved or rejected"),
-            )),
+            _ => Err(CoreError::invalid("status", format!("`{s}` is not pending, approved or rejected"))),
         }
     }
 }

@@ -9,6 +9,10 @@ pub enum Decision {
     Allow,
     /// The policies did not permit it (no permit matched, or a forbid matched).
     Deny,
+    /// The request was refused before it could be authorized (malformed input, unknown
+    /// resource).
+    #[serde(rename = "not_evaluated")]
+    NotEvaluated,
 }
 
 /// How a request ended.
@@ -43,6 +47,7 @@ impl Decision {
         match self {
             Self::Allow => "allow",
             Self::Deny => "deny",
+            Self::NotEvaluated => "not_evaluated",
         }
     }
 }

@@ -4,19 +4,7 @@ use std::fmt;
 
 /// How sensitive data is. The order is meaningful: `Public < Internal < Confidential < Restricted`.
 /// Raising is always allowed to a dataset's owner; lowering needs a recorded approval.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Classification {
     /// May be published.
@@ -31,12 +19,7 @@ pub enum Classification {
 
 impl Classification {
     /// All levels, lowest first.
-    pub const ALL: [Classification; 4] = [
-        Self::Public,
-        Self::Internal,
-        Self::Confidential,
-        Self::Restricted,
-    ];
+    pub const ALL: [Classification; 4] = [Self::Public, Self::Internal, Self::Confidential, Self::Restricted];
 
     /// The lower-case name used in JSON, SQL and Cedar.
     pub fn as_str(self) -> &'static str {
@@ -57,15 +40,12 @@ impl Classification {
 impl std::str::FromStr for Classification {
     type Err = CoreError;
     fn from_str(s: &str) -> Result<Self, CoreError> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                CoreError::invalid(
-                    "classification",
-                    format!("`{s}` is not one of public, internal, confidential, restricted"),
-                )
-            })
+        Self::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            CoreError::invalid(
+                "classification",
+                format!("`{s}` is not one of public, internal, confidential, restricted"),
+            )
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 use crate::{
-    Classification, CoreError, DatasetId, DatasetVersionId, Name, ProjectId, Region,
-    RetentionPeriod, Sha256Digest, Timestamp, VersionLabel,
+    Classification, CoreError, DatasetId, DatasetVersionId, Name, ProjectId, Region, RetentionPeriod, Sha256Digest,
+    Timestamp, VersionLabel,
 };
 use serde::{Deserialize, Serialize};
 
@@ -18,10 +18,7 @@ impl UseList {
         }
         for (i, s) in items.iter().enumerate() {
             if s.trim().is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
-                return Err(CoreError::invalid(
-                    "uses",
-                    format!("entry {i} must be 1 to 200 printable characters"),
-                ));
+                return Err(CoreError::invalid("uses", format!("entry {i} must be 1 to 200 printable characters")));
             }
         }
         Ok(Self(items))
@@ -119,10 +116,7 @@ impl NewDataset {
         check_text("licence", &self.licence, 1, 200)?;
         check_text("source_uri", &self.source_uri, 1, 2048)?;
         if !self.source_uri.contains(':') {
-            return Err(CoreError::invalid(
-                "source_uri",
-                format!("`{}` is not a URI (scheme:…)", self.source_uri),
-            ));
+            return Err(CoreError::invalid("source_uri", format!("`{}` is not a URI (scheme:…)", self.source_uri)));
         }
         if let Some(owner) = &self.owner {
             check_text("owner", owner, 1, 200)?;
@@ -132,24 +126,13 @@ impl NewDataset {
 }
 
 /// Checks that `value` has between `min` and `max` characters and no control characters.
-pub(crate) fn check_text(
-    field: &'static str,
-    value: &str,
-    min: usize,
-    max: usize,
-) -> Result<(), CoreError> {
+pub(crate) fn check_text(field: &'static str, value: &str, min: usize, max: usize) -> Result<(), CoreError> {
     let n = value.chars().count();
     if n < min || n > max {
-        return Err(CoreError::invalid(
-            field,
-            format!("must be {min} to {max} characters, got {n}"),
-        ));
+        return Err(CoreError::invalid(field, format!("must be {min} to {max} characters, got {n}")));
     }
     if value.chars().any(char::is_control) {
-        return Err(CoreError::invalid(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(CoreError::invalid(field, "must not contain control characters"));
     }
     Ok(())
 }

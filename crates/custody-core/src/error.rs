@@ -14,10 +14,7 @@ pub struct CoreError {
 impl CoreError {
     /// A validation error for `field`.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
+        Self { field, reason: reason.into() }
     }
 
     /// The same error reported under another field name (e.g. `classification` in a request body).

@@ -5,9 +5,7 @@ use std::fmt;
 /// A resource name: 1 to 63 characters of lower-case ASCII letters, digits, `-`, `_` and `.`,
 /// starting with a letter or digit. Names appear in URLs, Cedar entity ids and file names, so
 /// they exclude anything that needs escaping.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, example = "fraud-features")]
 pub struct Name(String);
@@ -30,21 +28,14 @@ pub(crate) fn validate_slug(field: &'static str, s: &str, max: usize) -> Result<
         return Err(CoreError::invalid(field, "must not be empty"));
     }
     if s.len() > max {
-        return Err(CoreError::invalid(
-            field,
-            format!("`{}…` is longer than {max} characters", truncate(s, 16)),
-        ));
+        return Err(CoreError::invalid(field, format!("`{}…` is longer than {max} characters", truncate(s, 16))));
     }
     let first = s.as_bytes()[0];
     if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
-        return Err(CoreError::invalid(
-            field,
-            format!("`{s}` must start with a lower-case letter or a digit"),
-        ));
+        return Err(CoreError::invalid(field, format!("`{s}` must start with a lower-case letter or a digit")));
     }
-    if let Some(bad) = s
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    if let Some(bad) =
+        s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
     {
         return Err(CoreError::invalid(
             field,
@@ -102,15 +93,9 @@ impl VersionLabel {
             return Err(CoreError::invalid(field, "must be 1 to 64 characters"));
         }
         if !s.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err(CoreError::invalid(
-                field,
-                format!("`{s}` must start with a letter or a digit"),
-            ));
+            return Err(CoreError::invalid(field, format!("`{s}` must start with a letter or a digit")));
         }
-        if let Some(bad) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+')))
-        {
+        if let Some(bad) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))) {
             return Err(CoreError::invalid(field, format!("`{s}` contains `{bad}`")));
         }
         Ok(Self(s.to_owned()))

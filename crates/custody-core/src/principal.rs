@@ -4,19 +4,7 @@ use std::fmt;
 
 /// A role a principal holds in a project. Roles are not ranked: each grants its own actions
 /// (see the default Cedar policies), and a principal may hold several.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Reads metadata: projects, datasets, versions.
@@ -35,14 +23,8 @@ pub enum Role {
 
 impl Role {
     /// All roles.
-    pub const ALL: [Role; 6] = [
-        Self::Viewer,
-        Self::DataScientist,
-        Self::MlEngineer,
-        Self::Approver,
-        Self::Auditor,
-        Self::Admin,
-    ];
+    pub const ALL: [Role; 6] =
+        [Self::Viewer, Self::DataScientist, Self::MlEngineer, Self::Approver, Self::Auditor, Self::Admin];
 
     /// The kebab-case name used in JSON, SQL and Cedar.
     pub fn as_str(self) -> &'static str {
@@ -89,13 +71,7 @@ pub enum ProjectScope {
 impl ProjectScope {
     /// Parses `*` or a project name.
     pub fn parse(s: &str) -> Result<Self, CoreError> {
-        if s == "*" {
-            Ok(Self::All)
-        } else {
-            Name::new(s)
-                .map(Self::Project)
-                .map_err(|e| e.for_field("project"))
-        }
+        if s == "*" { Ok(Self::All) } else { Name::new(s).map(Self::Project).map_err(|e| e.for_field("project")) }
     }
 
     /// Whether this scope covers `project`.
@@ -171,10 +147,7 @@ impl std::str::FromStr for PrincipalKind {
         match s {
             "user" => Ok(Self::User),
             "workload" => Ok(Self::Workload),
-            _ => Err(CoreError::invalid(
-                "kind",
-                format!("`{s}` is not `user` or `workload`"),
-            )),
+            _ => Err(CoreError::invalid("kind", format!("`{s}` is not `user` or `workload`"))),
         }
     }
 }
@@ -197,18 +170,11 @@ pub struct Principal {
 impl Principal {
     /// The roles held in `project` (including roles held in every project).
     pub fn roles_in<'a>(&'a self, project: &'a Name) -> impl Iterator<Item = Role> + 'a {
-        self.grants
-            .iter()
-            .filter(move |g| g.scope.covers(project))
-            .map(|g| g.role)
+        self.grants.iter().filter(move |g| g.scope.covers(project)).map(|g| g.role)
     }
 }
 
-crate::string_schema!(
-    ProjectScope,
-    "a project name, or `*` for every project",
-    "fraud-detection"
-);
+crate::string_schema!(ProjectScope, "a project name, or `*` for every project", "fraud-detection");
 
 /// An API token's metadata. The secret itself is shown once, at creation, and stored only
 /// as a hash.

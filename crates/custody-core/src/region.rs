@@ -5,9 +5,7 @@ use std::fmt;
 /// Where data lives or a workload runs: a cloud region (`eu-west-1`), a private site
 /// (`onprem-fra`) or an edge location. 2 to 32 characters of `a-z`, `0-9` and `-`,
 /// starting with a letter.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, example = "eu-west-1")]
 pub struct Region(String);
@@ -23,10 +21,7 @@ impl Region {
             ));
         }
         if s.contains(['.', '_']) {
-            return Err(CoreError::invalid(
-                "region",
-                format!("`{s}` may contain only a-z, 0-9 and `-`"),
-            ));
+            return Err(CoreError::invalid("region", format!("`{s}` may contain only a-z, 0-9 and `-`")));
         }
         Ok(Self(s.to_owned()))
     }

@@ -17,22 +17,14 @@ impl RetentionPeriod {
     /// A period of `days` days.
     pub fn from_days(days: u32) -> Result<Self, CoreError> {
         if days == 0 || u64::from(days) > MAX_DAYS {
-            return Err(CoreError::invalid(
-                "retention",
-                format!("`{days}` days is outside 1 to {MAX_DAYS} days"),
-            ));
+            return Err(CoreError::invalid("retention", format!("`{days}` days is outside 1 to {MAX_DAYS} days")));
         }
         Ok(Self { days })
     }
 
     /// Parses `90d`, `6w` or `7y`.
     pub fn parse(s: &str) -> Result<Self, CoreError> {
-        let err = || {
-            CoreError::invalid(
-                "retention",
-                format!("`{s}` is not a period such as `90d`, `6w` or `7y`"),
-            )
-        };
+        let err = || CoreError::invalid("retention", format!("`{s}` is not a period such as `90d`, `6w` or `7y`"));
         let (num, unit) = s.split_at(s.len().checked_sub(1).ok_or_else(err)?);
         if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || num.len() > 6 {
             return Err(err());
@@ -45,10 +37,7 @@ impl RetentionPeriod {
             _ => return Err(err()),
         };
         if days == 0 || days > MAX_DAYS {
-            return Err(CoreError::invalid(
-                "retention",
-                format!("`{s}` is outside 1 day to 100 years"),
-            ));
+            return Err(CoreError::invalid("retention", format!("`{s}` is outside 1 day to 100 years")));
         }
         Self::from_days(u32::try_from(days).map_err(|_| err())?)
     }
@@ -85,11 +74,7 @@ impl std::str::FromStr for RetentionPeriod {
     }
 }
 
-crate::string_schema!(
-    RetentionPeriod,
-    "a period: `<n>d`, `<n>w` or `<n>y`",
-    "365d"
-);
+crate::string_schema!(RetentionPeriod, "a period: `<n>d`, `<n>w` or `<n>y`", "365d");
 
 #[cfg(test)]
 mod tests {
@@ -101,18 +86,7 @@ mod tests {
         assert_eq!(RetentionPeriod::parse("90d").unwrap().days(), 90);
         assert_eq!(RetentionPeriod::parse("6w").unwrap().days(), 42);
         assert_eq!(RetentionPeriod::parse("7y").unwrap().days(), 2555);
-        for bad in [
-            "",
-            "d",
-            "0d",
-            "101y",
-            "-1d",
-            "1.5y",
-            "12",
-            "12m",
-            " 1d",
-            "99999999999d",
-        ] {
+        for bad in ["", "d", "0d", "101y", "-1d", "1.5y", "12", "12m", " 1d", "99999999999d"] {
             assert!(RetentionPeriod::parse(bad).is_err(), "{bad}");
         }
     }

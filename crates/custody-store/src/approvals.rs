@@ -2,8 +2,8 @@ use crate::datasets::{dataset_by_id, set_classification};
 use crate::rows::{self, micros};
 use crate::{Store, StoreError};
 use custody_core::{
-    Approval, ApprovalId, ApprovalKind, ApprovalStatus, AuditDraft, AuditEvent, Classification,
-    DatasetId, Project, ResourceRef,
+    Approval, ApprovalId, ApprovalKind, ApprovalStatus, AuditDraft, AuditEvent, Classification, DatasetId, Project,
+    ResourceRef,
 };
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -156,20 +156,11 @@ impl Store {
         if let Some(s) = status {
             query = query.bind(s.as_str());
         }
-        query
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(approval_from_row)
-            .collect()
+        query.fetch_all(&self.read).await?.iter().map(approval_from_row).collect()
     }
 }
 
-async fn apply(
-    conn: &mut AnyConnection,
-    backend: crate::Backend,
-    a: &Approval,
-) -> Result<(), StoreError> {
+async fn apply(conn: &mut AnyConnection, backend: crate::Backend, a: &Approval) -> Result<(), StoreError> {
     match &a.kind {
         ApprovalKind::LowerClassification { from, to } => {
             let id: DatasetId = a
@@ -177,18 +168,12 @@ async fn apply(
                 .0
                 .strip_prefix("dataset:")
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| StoreError::Corrupt {
-                    what: "approval subject",
-                    reason: a.subject.0.clone(),
-                })?;
+                .ok_or_else(|| StoreError::Corrupt { what: "approval subject", reason: a.subject.0.clone() })?;
             let d = dataset_by_id(conn, backend, id, true).await?;
             if d.classification != *from {
                 return Err(StoreError::conflict(
                     "approval",
-                    format!(
-                        "the dataset is now `{}`, not `{from}` as when this was requested",
-                        d.classification
-                    ),
+                    format!("the dataset is now `{}`, not `{from}` as when this was requested", d.classification),
                 ));
             }
             set_classification(conn, id, *to).await

@@ -16,9 +16,7 @@ pub(crate) async fn insert_events(
     if drafts.is_empty() {
         return Ok(Vec::new());
     }
-    let head = sqlx::query(backend.lock_audit_head())
-        .fetch_one(&mut *conn)
-        .await?;
+    let head = sqlx::query(backend.lock_audit_head()).fetch_one(&mut *conn).await?;
     let next_seq = rows::int(&head, "next_seq")?;
     // Times never go backwards along the sequence, even if the clock does.
     let time_micros = micros(custody_core::now()).max(rows::int(&head, "last_time")?);
@@ -105,19 +103,12 @@ impl Store {
         for b in binds {
             query = query.bind(b);
         }
-        query
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(event_from_row)
-            .collect()
+        query.fetch_all(&self.read).await?.iter().map(event_from_row).collect()
     }
 
     /// How many audit events there are (the next sequence number).
     pub async fn audit_len(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT next_seq FROM audit_head WHERE id = 1")
-            .fetch_one(&self.read)
-            .await?;
+        let row = sqlx::query("SELECT next_seq FROM audit_head WHERE id = 1").fetch_one(&self.read).await?;
         Ok(rows::int(&row, "next_seq")? as u64)
     }
 }
@@ -128,37 +119,27 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
         .iter()
         .copied()
         .find(|a| a.as_str() == action_name)
-        .ok_or_else(|| StoreError::Corrupt {
-            what: "audit action",
-            reason: format!("unknown `{action_name}`"),
-        })?;
-    let corrupt = |what: &'static str| {
-        move |e: custody_core::CoreError| StoreError::Corrupt {
-            what,
-            reason: e.to_string(),
-        }
-    };
+        .ok_or_else(|| StoreError::Corrupt { what: "audit action", reason: format!("unknown `{action_name}`") })?;
+    let corrupt =
+        |what: &'static str| move |e: custody_core::CoreError| StoreError::Corrupt { what, reason: e.to_string() };
     Ok(AuditEvent {
         seq: rows::int(row, "seq")? as u64,
         time: rows::time(row, "time")?,
         actor: rows::text(row, "actor")?,
         action,
         resource: custody_core::ResourceRef(rows::text(row, "resource")?),
-        project: rows::opt_text(row, "project")?
-            .map(|p| Name::new(&p))
-            .transpose()
-            .map_err(corrupt("project"))?,
+        project: rows::opt_text(row, "project")?.map(|p| Name::new(&p)).transpose().map_err(corrupt("project"))?,
         region: rows::opt_text(row, "region")?
             .map(|r| custody_core::Region::new(&r))
             .transpose()
             .map_err(corrupt("region"))?,
         decision: match rows::text(row, "decision")?.as_str() {
             "allow" => custody_core::Decision::Allow,
-            _ => custody_core::Decision::Deny,
+            "deny" => custody_core::Decision::Deny,
+            _ => custody_core::Decision::NotEvaluated,
         },
         policy_hash: rows::text(row, "policy_hash")?,
-        request_id: RequestId::parse(&rows::text(row, "request_id")?)
-            .map_err(corrupt("request_id"))?,
+        request_id: RequestId::parse(&rows::text(row, "request_id")?).map_err(corrupt("request_id"))?,
         outcome: match rows::text(row, "outcome")?.as_str() {
             "success" => custody_core::Outcome::Success,
             "denied" => custody_core::Outcome::Denied,

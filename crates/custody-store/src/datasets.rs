@@ -1,8 +1,8 @@
 use crate::rows::{self, micros};
 use crate::{Backend, Store, StoreError};
 use custody_core::{
-    AuditDraft, AuditEvent, Classification, Dataset, DatasetId, DatasetVersion, DatasetVersionId,
-    Name, NewDataset, NewDatasetVersion, Project, Region, ResourceRef, RetentionPeriod, UseList,
+    AuditDraft, AuditEvent, Classification, Dataset, DatasetId, DatasetVersion, DatasetVersionId, Name, NewDataset,
+    NewDatasetVersion, Project, Region, ResourceRef, RetentionPeriod, UseList,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -94,30 +94,20 @@ impl Store {
     }
 
     /// The dataset named `name` in `project`.
-    pub async fn dataset_by_name(
-        &self,
-        project: &Name,
-        name: &Name,
-    ) -> Result<Dataset, StoreError> {
-        sqlx::query(&format!(
-            "{DATASET_SELECT} WHERE p.name = $1 AND d.name = $2"
-        ))
-        .bind(project.as_str())
-        .bind(name.as_str())
-        .fetch_optional(&self.read)
-        .await?
-        .as_ref()
-        .map(dataset_from_row)
-        .transpose()?
-        .ok_or_else(|| StoreError::not_found("dataset", format!("{project}/{name}")))
+    pub async fn dataset_by_name(&self, project: &Name, name: &Name) -> Result<Dataset, StoreError> {
+        sqlx::query(&format!("{DATASET_SELECT} WHERE p.name = $1 AND d.name = $2"))
+            .bind(project.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(dataset_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::not_found("dataset", format!("{project}/{name}")))
     }
 
     /// Datasets of `project` matching `q`, by name.
-    pub async fn datasets(
-        &self,
-        project: &Project,
-        q: &DatasetQuery,
-    ) -> Result<Vec<Dataset>, StoreError> {
+    pub async fn datasets(&self, project: &Project, q: &DatasetQuery) -> Result<Vec<Dataset>, StoreError> {
         let mut sql = format!("{DATASET_SELECT} WHERE d.project_id = $1");
         let mut binds = vec![project.id.to_string()];
         let mut push = |cond: &str, v: String| {
@@ -125,10 +115,7 @@ impl Store {
             sql.push_str(&cond.replace('?', &format!("${}", binds.len())));
         };
         if let Some(s) = &q.name_contains {
-            let escaped = s
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
+            let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             push(" AND d.name LIKE ? ESCAPE '\\'", format!("%{escaped}%"));
         }
         if let Some(c) = q.classification {
@@ -148,12 +135,7 @@ impl Store {
         for b in binds {
             query = query.bind(b);
         }
-        query
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(dataset_from_row)
-            .collect()
+        query.fetch_all(&self.read).await?.iter().map(dataset_from_row).collect()
     }
 
     /// Adds an immutable version to a dataset. Its label and its digest must both be new to
@@ -217,10 +199,7 @@ impl Store {
     }
 
     /// The versions of a dataset, oldest first.
-    pub async fn dataset_versions(
-        &self,
-        dataset_id: DatasetId,
-    ) -> Result<Vec<DatasetVersion>, StoreError> {
+    pub async fn dataset_versions(&self, dataset_id: DatasetId) -> Result<Vec<DatasetVersion>, StoreError> {
         sqlx::query("SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY created_at, id")
             .bind(dataset_id.to_string())
             .fetch_all(&self.read)
@@ -245,10 +224,7 @@ impl Store {
                 if to <= d.classification {
                     return Err(StoreError::conflict(
                         "classification",
-                        format!(
-                            "`{to}` does not raise `{}`; lowering needs an approval request",
-                            d.classification
-                        ),
+                        format!("`{to}` does not raise `{}`; lowering needs an approval request", d.classification),
                     ));
                 }
                 draft.details = serde_json::json!({ "from": d.classification, "to": to });
@@ -292,18 +268,13 @@ impl Store {
         self.write(draft, move |conn, draft| {
             Box::pin(async move {
                 draft.details = serde_json::json!({ "principal": principal });
-                let done = sqlx::query(
-                    "DELETE FROM dataset_access WHERE dataset_id = $1 AND principal = $2",
-                )
-                .bind(dataset_id.to_string())
-                .bind(&principal)
-                .execute(&mut *conn)
-                .await?;
+                let done = sqlx::query("DELETE FROM dataset_access WHERE dataset_id = $1 AND principal = $2")
+                    .bind(dataset_id.to_string())
+                    .bind(&principal)
+                    .execute(&mut *conn)
+                    .await?;
                 if done.rows_affected() == 0 {
-                    return Err(StoreError::not_found(
-                        "grant",
-                        format!("{dataset_id}/{principal}"),
-                    ));
+                    return Err(StoreError::not_found("grant", format!("{dataset_id}/{principal}")));
                 }
                 Ok(())
             })
@@ -362,26 +333,22 @@ pub(crate) async fn set_classification(
     Ok(())
 }
 
-async fn insert_access(
-    conn: &mut AnyConnection,
-    id: DatasetId,
-    principal: &str,
-    by: &str,
-) -> Result<(), StoreError> {
-    let exists =
-        sqlx::query("SELECT 1 FROM dataset_access WHERE dataset_id = $1 AND principal = $2")
-            .bind(id.to_string())
-            .bind(principal)
-            .fetch_optional(&mut *conn)
-            .await?;
+async fn insert_access(conn: &mut AnyConnection, id: DatasetId, principal: &str, by: &str) -> Result<(), StoreError> {
+    let exists = sqlx::query("SELECT 1 FROM dataset_access WHERE dataset_id = $1 AND principal = $2")
+        .bind(id.to_string())
+        .bind(principal)
+        .fetch_optional(&mut *conn)
+        .await?;
     if exists.is_none() {
-        sqlx::query("INSERT INTO dataset_access (dataset_id, principal, granted_by, granted_at) VALUES ($1, $2, $3, $4)")
-            .bind(id.to_string())
-            .bind(principal)
-            .bind(by)
-            .bind(micros(custody_core::now()))
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO dataset_access (dataset_id, principal, granted_by, granted_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(principal)
+        .bind(by)
+        .bind(micros(custody_core::now()))
+        .execute(conn)
+        .await?;
     }
     Ok(())
 }
@@ -394,11 +361,7 @@ pub(crate) async fn dataset_by_id(
 ) -> Result<Dataset, StoreError> {
     let lock = if lock { backend.for_update() } else { "" };
     // PostgreSQL refuses FOR UPDATE on the nullable side of a join; lock the dataset row only.
-    let lock = if lock.is_empty() {
-        String::new()
-    } else {
-        format!("{lock} OF d")
-    };
+    let lock = if lock.is_empty() { String::new() } else { format!("{lock} OF d") };
     sqlx::query(&format!("{DATASET_SELECT} WHERE d.id = $1{lock}"))
         .bind(id.to_string())
         .fetch_optional(conn)
@@ -424,10 +387,7 @@ fn dataset_from_row(row: &AnyRow) -> Result<Dataset, StoreError> {
         retention: u32::try_from(days)
             .ok()
             .and_then(|d| RetentionPeriod::from_days(d).ok())
-            .ok_or_else(|| StoreError::Corrupt {
-                what: "retention_days",
-                reason: days.to_string(),
-            })?,
+            .ok_or_else(|| StoreError::Corrupt { what: "retention_days", reason: days.to_string() })?,
         intended_use: rows::json::<UseList>(row, "intended_use")?,
         prohibited_use: rows::json::<UseList>(row, "prohibited_use")?,
         created_by: rows::text(row, "created_by")?,
@@ -440,12 +400,8 @@ fn version_from_row(row: &AnyRow) -> Result<DatasetVersion, StoreError> {
     Ok(DatasetVersion {
         id: rows::parsed(row, "id")?,
         dataset_id: rows::parsed(row, "dataset_id")?,
-        label: custody_core::VersionLabel::new(&rows::text(row, "label")?).map_err(|e| {
-            StoreError::Corrupt {
-                what: "label",
-                reason: e.to_string(),
-            }
-        })?,
+        label: custody_core::VersionLabel::new(&rows::text(row, "label")?)
+            .map_err(|e| StoreError::Corrupt { what: "label", reason: e.to_string() })?,
         digest: rows::parsed(row, "digest")?,
         size_bytes: rows::int(row, "size_bytes")? as u64,
         location: rows::opt_text(row, "location")?,

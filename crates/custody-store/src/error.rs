@@ -55,23 +55,14 @@ impl StoreError {
     /// Whether this error is the caller's (bad input, conflict, missing thing) rather than the
     /// store's. Audit records of caller errors have outcome `rejected`, others `error`.
     pub fn is_caller_error(&self) -> bool {
-        matches!(
-            self,
-            Self::NotFound { .. } | Self::Conflict { .. } | Self::Invalid(_)
-        )
+        matches!(self, Self::NotFound { .. } | Self::Conflict { .. } | Self::Invalid(_))
     }
 
     pub(crate) fn not_found(what: &'static str, key: impl std::fmt::Display) -> Self {
-        Self::NotFound {
-            what,
-            key: key.to_string(),
-        }
+        Self::NotFound { what, key: key.to_string() }
     }
 
     pub(crate) fn conflict(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::Conflict {
-            field,
-            reason: reason.into(),
-        }
+        Self::Conflict { field, reason: reason.into() }
     }
 }

@@ -58,11 +58,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self {
-            max_read_connections: 8,
-            max_batch: 512,
-            acquire_timeout: Duration::from_secs(10),
-        }
+        Self { max_read_connections: 8, max_batch: 512, acquire_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -77,9 +73,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.backend)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
     }
 }
 
@@ -89,9 +83,7 @@ impl Store {
     pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let read = pool_options(backend, options.max_read_connections, &options)
-            .connect(url)
-            .await?;
+        let read = pool_options(backend, options.max_read_connections, &options).connect(url).await?;
         // SQLite allows one writer at a time; PostgreSQL serialises batches on `audit_head`.
         let write_pool = pool_options(backend, 1, &options).connect(url).await?;
         {
@@ -99,11 +91,7 @@ impl Store {
             migrate::run(backend, &mut conn).await?;
         }
         let writer = Writer::start(backend, write_pool, options.max_batch);
-        Ok(Self {
-            backend,
-            read,
-            writer,
-        })
+        Ok(Self { backend, read, writer })
     }
 
     /// Which database this is.
@@ -129,10 +117,7 @@ impl Store {
     pub async fn write<T, F>(&self, draft: AuditDraft, op: F) -> Result<(T, AuditEvent), StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut AnyConnection,
-                &'c mut AuditDraft,
-            ) -> BoxFuture<'c, Result<T, StoreError>>
+        F: for<'c> FnOnce(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
             + 'static,
     {
@@ -141,9 +126,7 @@ impl Store {
 
     /// Records an audit event that changes nothing else (a refusal, a read of sensitive data).
     pub async fn record(&self, draft: AuditDraft) -> Result<AuditEvent, StoreError> {
-        self.write(draft, |_, _| Box::pin(async { Ok(()) }))
-            .await
-            .map(|((), event)| event)
+        self.write(draft, |_, _| Box::pin(async { Ok(()) })).await.map(|((), event)| event)
     }
 
     /// Stops accepting writes and waits until the batches in flight are committed.
@@ -154,9 +137,7 @@ impl Store {
 }
 
 fn pool_options(backend: Backend, max: u32, options: &StoreOptions) -> AnyPoolOptions {
-    let opts = AnyPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(options.acquire_timeout);
+    let opts = AnyPoolOptions::new().max_connections(max).acquire_timeout(options.acquire_timeout);
     match backend {
         Backend::Sqlite => opts.after_connect(|conn, _meta| {
             Box::pin(async move {

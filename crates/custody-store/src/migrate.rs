@@ -10,11 +10,8 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "foundation",
-    sql: include_str!("../migrations/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, description: "foundation", sql: include_str!("../migrations/0001_foundation.sql") }];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps replicas starting together
 /// from migrating at once.
@@ -22,30 +19,24 @@ const MIGRATION_LOCK: i64 = 0x6375_7374_6f64_79;
 
 pub(crate) async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
     }
     let result = apply_missing(conn).await;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
     }
     result
 }
 
 async fn apply_missing(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    crate::exec(&mut *conn, 
+    crate::exec(
+        &mut *conn,
         "CREATE TABLE IF NOT EXISTS custody_migrations (\
          version BIGINT PRIMARY KEY, description TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let applied = sqlx::query("SELECT version, checksum FROM custody_migrations ORDER BY version")
-        .fetch_all(&mut *conn)
-        .await?;
+    let applied =
+        sqlx::query("SELECT version, checksum FROM custody_migrations ORDER BY version").fetch_all(&mut *conn).await?;
     let mut applied_versions = Vec::with_capacity(applied.len());
     for row in &applied {
         let version: i64 = row.try_get("version")?;
@@ -66,31 +57,26 @@ async fn apply_missing(conn: &mut AnyConnection) -> Result<(), StoreError> {
             Some(_) => applied_versions.push(version),
         }
     }
-    for m in MIGRATIONS
-        .iter()
-        .filter(|m| !applied_versions.contains(&m.version))
-    {
+    for m in MIGRATIONS.iter().filter(|m| !applied_versions.contains(&m.version)) {
         crate::exec(&mut *conn, "BEGIN").await?;
         let step = async {
             crate::exec(&mut *conn, m.sql).await?;
-            sqlx::query("INSERT INTO custody_migrations (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-                .bind(m.version)
-                .bind(m.description)
-                .bind(checksum_of(m.sql))
-                .bind(crate::rows::micros(custody_core::now()))
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO custody_migrations (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(m.version)
+            .bind(m.description)
+            .bind(checksum_of(m.sql))
+            .bind(crate::rows::micros(custody_core::now()))
+            .execute(&mut *conn)
+            .await?;
             Ok::<_, StoreError>(())
         }
         .await;
         match step {
             Ok(()) => {
                 crate::exec(&mut *conn, "COMMIT").await?;
-                tracing::info!(
-                    version = m.version,
-                    description = m.description,
-                    "applied migration"
-                );
+                tracing::info!(version = m.version, description = m.description, "applied migration");
             }
             Err(e) => {
                 let _ = crate::exec(&mut *conn, "ROLLBACK").await;
@@ -102,8 +88,5 @@ async fn apply_missing(conn: &mut AnyConnection) -> Result<(), StoreError> {
 }
 
 fn checksum_of(sql: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        sql.as_bytes(),
-    ))
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, sql.as_bytes()))
 }

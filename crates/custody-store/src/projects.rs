@@ -44,9 +44,7 @@ impl Store {
     /// The project named `name`.
     pub async fn project(&self, name: &Name) -> Result<Project, StoreError> {
         let mut conn = self.read.acquire().await?;
-        project_by_name(&mut conn, name)
-            .await?
-            .ok_or_else(|| StoreError::not_found("project", name))
+        project_by_name(&mut conn, name).await?.ok_or_else(|| StoreError::not_found("project", name))
     }
 
     /// All projects, by name.
@@ -60,10 +58,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn project_by_name(
-    conn: &mut AnyConnection,
-    name: &Name,
-) -> Result<Option<Project>, StoreError> {
+pub(crate) async fn project_by_name(conn: &mut AnyConnection, name: &Name) -> Result<Option<Project>, StoreError> {
     sqlx::query("SELECT * FROM projects WHERE name = $1")
         .bind(name.as_str())
         .fetch_optional(conn)

@@ -11,10 +11,8 @@ pub(crate) fn micros(t: Timestamp) -> i64 {
 }
 
 pub(crate) fn from_micros(what: &'static str, v: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_unix_timestamp_nanos(i128::from(v) * 1_000).map_err(|e| StoreError::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
+    Timestamp::from_unix_timestamp_nanos(i128::from(v) * 1_000)
+        .map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })
 }
 
 pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
@@ -34,9 +32,7 @@ pub(crate) fn time(row: &AnyRow, col: &'static str) -> Result<Timestamp, StoreEr
 }
 
 pub(crate) fn opt_time(row: &AnyRow, col: &'static str) -> Result<Option<Timestamp>, StoreError> {
-    row.try_get::<Option<i64>, _>(col)?
-        .map(|v| from_micros(col, v))
-        .transpose()
+    row.try_get::<Option<i64>, _>(col)?.map(|v| from_micros(col, v)).transpose()
 }
 
 /// Parses a stored string with the domain type's own parser.
@@ -46,29 +42,14 @@ where
     T::Err: std::fmt::Display,
 {
     let s = text(row, col)?;
-    s.parse().map_err(|e: T::Err| StoreError::Corrupt {
-        what: col,
-        reason: e.to_string(),
-    })
+    s.parse().map_err(|e: T::Err| StoreError::Corrupt { what: col, reason: e.to_string() })
 }
 
-pub(crate) fn json<T: serde::de::DeserializeOwned>(
-    row: &AnyRow,
-    col: &'static str,
-) -> Result<T, StoreError> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &'static str) -> Result<T, StoreError> {
     let s = text(row, col)?;
-    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt {
-        what: col,
-        reason: e.to_string(),
-    })
+    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt { what: col, reason: e.to_string() })
 }
 
-pub(crate) fn to_json<T: serde::Serialize>(
-    what: &'static str,
-    v: &T,
-) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
+pub(crate) fn to_json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })
 }

@@ -23,15 +23,8 @@ pub struct TestDb {
 /// A new SQLite database in a temporary directory.
 pub fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("custody.db").display()
-    );
-    TestDb {
-        url,
-        backend: Backend::Sqlite,
-        _dir: Some(dir),
-    }
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("custody.db").display());
+    TestDb { url, backend: Backend::Sqlite, _dir: Some(dir) }
 }
 
 /// A new PostgreSQL database, or `None` (with a warning) when no test server is configured
@@ -41,26 +34,16 @@ pub async fn postgres() -> Option<TestDb> {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("CUSTODY_TEST_PG_URL is not set: run the tests through scripts/test.sh");
         }
-        eprintln!(
-            "warning: CUSTODY_TEST_PG_URL is not set; PostgreSQL tests skipped (use scripts/test.sh)"
-        );
+        eprintln!("warning: CUSTODY_TEST_PG_URL is not set; PostgreSQL tests skipped (use scripts/test.sh)");
         return None;
     };
     sqlx::any::install_default_drivers();
     let name = format!("t_{}", uuid_like());
-    let mut conn = sqlx::AnyConnection::connect(&base)
-        .await
-        .expect("connect to the test PostgreSQL");
-    crate::exec(&mut conn, &format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
+    let mut conn = sqlx::AnyConnection::connect(&base).await.expect("connect to the test PostgreSQL");
+    crate::exec(&mut conn, &format!("CREATE DATABASE {name}")).await.expect("create test database");
     let _ = conn.close().await;
     let (prefix, _) = base.rsplit_once('/').expect("URL with a database name");
-    Some(TestDb {
-        url: format!("{prefix}/{name}"),
-        backend: Backend::Postgres,
-        _dir: None,
-    })
+    Some(TestDb { url: format!("{prefix}/{name}"), backend: Backend::Postgres, _dir: None })
 }
 
 /// Every backend: SQLite, and PostgreSQL when available.
@@ -71,9 +54,6 @@ pub async fn all() -> Vec<TestDb> {
 }
 
 fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{:x}_{:x}", nanos, std::process::id())
 }

@@ -1,8 +1,7 @@
 use crate::rows::{self, micros};
 use crate::{Store, StoreError};
 use custody_core::{
-    ApiToken, AuditDraft, AuditEvent, Grant, PrincipalKind, ProjectScope, Region, ResourceRef,
-    Role, Timestamp, TokenId,
+    ApiToken, AuditDraft, AuditEvent, Grant, PrincipalKind, ProjectScope, Region, ResourceRef, Role, Timestamp, TokenId,
 };
 use sqlx::any::AnyRow;
 
@@ -40,11 +39,7 @@ pub struct NewToken {
 
 impl Store {
     /// Stores a new token.
-    pub async fn create_token(
-        &self,
-        draft: AuditDraft,
-        new: NewToken,
-    ) -> Result<(ApiToken, AuditEvent), StoreError> {
+    pub async fn create_token(&self, draft: AuditDraft, new: NewToken) -> Result<(ApiToken, AuditEvent), StoreError> {
         self.write(draft, move |conn, draft| {
             Box::pin(async move {
                 let token = ApiToken {
@@ -88,20 +83,14 @@ impl Store {
     }
 
     /// Revokes a token at once: the next request that presents it is refused.
-    pub async fn revoke_token(
-        &self,
-        draft: AuditDraft,
-        id: TokenId,
-    ) -> Result<(ApiToken, AuditEvent), StoreError> {
+    pub async fn revoke_token(&self, draft: AuditDraft, id: TokenId) -> Result<(ApiToken, AuditEvent), StoreError> {
         self.write(draft, move |conn, _draft| {
             Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                )
-                .bind(micros(custody_core::now()))
-                .bind(id.to_string())
-                .execute(&mut *conn)
-                .await?;
+                let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(micros(custody_core::now()))
+                    .bind(id.to_string())
+                    .execute(&mut *conn)
+                    .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::not_found("active token", id));
                 }
@@ -135,32 +124,22 @@ impl Store {
                     .fetch_all(&self.read)
                     .await?
             }
-            None => {
-                sqlx::query("SELECT * FROM api_tokens ORDER BY created_at DESC")
-                    .fetch_all(&self.read)
-                    .await?
-            }
+            None => sqlx::query("SELECT * FROM api_tokens ORDER BY created_at DESC").fetch_all(&self.read).await?,
         };
-        rows.iter()
-            .map(|r| token_from_row(r).map(|t| t.token))
-            .collect()
+        rows.iter().map(|r| token_from_row(r).map(|t| t.token)).collect()
     }
 
     /// Whether any token exists (a new data directory has none until bootstrap).
     pub async fn has_tokens(&self) -> Result<bool, StoreError> {
-        Ok(sqlx::query("SELECT 1 FROM api_tokens LIMIT 1")
-            .fetch_optional(&self.read)
-            .await?
-            .is_some())
+        Ok(sqlx::query("SELECT 1 FROM api_tokens LIMIT 1").fetch_optional(&self.read).await?.is_some())
     }
 }
 
 fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     let regions: Option<Vec<Region>> = match rows::opt_text(row, "regions")? {
-        Some(s) => Some(serde_json::from_str(&s).map_err(|e| StoreError::Corrupt {
-            what: "regions",
-            reason: e.to_string(),
-        })?),
+        Some(s) => {
+            Some(serde_json::from_str(&s).map_err(|e| StoreError::Corrupt { what: "regions", reason: e.to_string() })?)
+        }
         None => None,
     };
     Ok(TokenRecord {

@@ -8,11 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 type Erased = Box<dyn Any + Send>;
 type Op = Box<
-    dyn for<'c> FnOnce(
-            &'c mut AnyConnection,
-            &'c mut AuditDraft,
-        ) -> BoxFuture<'c, Result<Erased, StoreError>>
-        + Send,
+    dyn for<'c> FnOnce(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<Erased, StoreError>> + Send,
 >;
 
 struct Job {
@@ -24,9 +20,7 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
-    shutdown: std::sync::Arc<
-        tokio::sync::Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
-    >,
+    shutdown: std::sync::Arc<tokio::sync::Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>>,
 }
 
 impl Writer {
@@ -34,27 +28,17 @@ impl Writer {
         let (queue, rx) = mpsc::channel(max_batch.max(1) * 4);
         let (stop, stopped) = oneshot::channel();
         let handle = tokio::spawn(run(backend, pool, rx, stopped, max_batch.max(1)));
-        Self {
-            queue,
-            shutdown: std::sync::Arc::new(tokio::sync::Mutex::new(Some((stop, handle)))),
-        }
+        Self { queue, shutdown: std::sync::Arc::new(tokio::sync::Mutex::new(Some((stop, handle)))) }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.queue.is_closed()
     }
 
-    pub(crate) async fn submit<T, F>(
-        &self,
-        draft: AuditDraft,
-        op: F,
-    ) -> Result<(T, AuditEvent), StoreError>
+    pub(crate) async fn submit<T, F>(&self, draft: AuditDraft, op: F) -> Result<(T, AuditEvent), StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut AnyConnection,
-                &'c mut AuditDraft,
-            ) -> BoxFuture<'c, Result<T, StoreError>>
+        F: for<'c> FnOnce(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
             + 'static,
     {
@@ -63,15 +47,11 @@ impl Writer {
             Box::pin(async move { fut.await.map(|v| Box::new(v) as Erased) })
         });
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job { draft, op, reply })
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
+        self.queue.send(Job { draft, op, reply }).await.map_err(|_| StoreError::WriterStopped)?;
         let (value, event) = answer.await.map_err(|_| StoreError::WriterStopped)??;
-        let value = value.downcast::<T>().map_err(|_| StoreError::Corrupt {
-            what: "write result",
-            reason: "type mismatch".into(),
-        })?;
+        let value = value
+            .downcast::<T>()
+            .map_err(|_| StoreError::Corrupt { what: "write result", reason: "type mismatch".into() })?;
         Ok((*value, event))
     }
 
@@ -166,11 +146,7 @@ async fn run_batch(
                 Err(e) => {
                     crate::exec(&mut conn, "ROLLBACK TO SAVEPOINT w").await?;
                     crate::exec(&mut conn, "RELEASE SAVEPOINT w").await?;
-                    draft.outcome = if e.is_caller_error() {
-                        Outcome::Rejected
-                    } else {
-                        Outcome::Error
-                    };
+                    draft.outcome = if e.is_caller_error() { Outcome::Rejected } else { Outcome::Error };
                     set_error_detail(draft, &e);
                     results.push(JobResult::Failed(e));
                 }
@@ -191,11 +167,7 @@ async fn run_batch(
 }
 
 fn set_error_detail(draft: &mut AuditDraft, e: &StoreError) {
-    let text = if e.is_caller_error() {
-        e.to_string()
-    } else {
-        "internal store error".to_owned()
-    };
+    let text = if e.is_caller_error() { e.to_string() } else { "internal store error".to_owned() };
     match &mut draft.details {
         serde_json::Value::Object(map) => {
             map.insert("error".into(), text.into());

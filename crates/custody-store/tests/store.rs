@@ -55,15 +55,8 @@ where
 }
 
 async fn project(store: &Store, name: &str) -> Project {
-    let new = NewProject {
-        name: Name::new(name).unwrap(),
-        description: "d".into(),
-    };
-    store
-        .create_project(draft("admin", Action::ProjectCreate), new, "admin".into())
-        .await
-        .unwrap()
-        .0
+    let new = NewProject { name: Name::new(name).unwrap(), description: "d".into() };
+    store.create_project(draft("admin", Action::ProjectCreate), new, "admin".into()).await.unwrap().0
 }
 
 #[tokio::test]
@@ -83,26 +76,11 @@ async fn migrations_are_idempotent_and_reopen_keeps_data() {
 async fn a_failed_write_changes_nothing_but_its_audit_record() {
     each_backend(|store| async move {
         project(&store, "p1").await;
-        let dup = NewProject {
-            name: Name::new("p1").unwrap(),
-            description: String::new(),
-        };
-        let err = store
-            .create_project(draft("admin", Action::ProjectCreate), dup, "admin".into())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Conflict { field: "name", .. }),
-            "{err}"
-        );
+        let dup = NewProject { name: Name::new("p1").unwrap(), description: String::new() };
+        let err = store.create_project(draft("admin", Action::ProjectCreate), dup, "admin".into()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { field: "name", .. }), "{err}");
         assert_eq!(store.projects().await.unwrap().len(), 1);
-        let events = store
-            .audit_events(&AuditQuery {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let events = store.audit_events(&AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].outcome, Outcome::Success);
         assert_eq!(events[1].outcome, Outcome::Rejected);
@@ -128,10 +106,7 @@ async fn datasets_versions_and_search() {
         assert_eq!(ev.resource, ResourceRef::new("dataset", d.id));
         let got = store.dataset(d.id).await.unwrap();
         assert_eq!(got, d);
-        assert_eq!(
-            store.dataset_by_name(&p.name, &d.name).await.unwrap().id,
-            d.id
-        );
+        assert_eq!(store.dataset_by_name(&p.name, &d.name).await.unwrap().id, d.id);
 
         let dup = store
             .register_dataset(
@@ -145,54 +120,22 @@ async fn datasets_versions_and_search() {
         assert!(matches!(dup, StoreError::Conflict { field: "name", .. }));
 
         let v1 = store
-            .add_dataset_version(
-                draft("alice", Action::DatasetVersionCreate),
-                d.id,
-                version("v1", 1),
-                "alice".into(),
-            )
+            .add_dataset_version(draft("alice", Action::DatasetVersionCreate), d.id, version("v1", 1), "alice".into())
             .await
             .unwrap()
             .0;
         let same_label = store
-            .add_dataset_version(
-                draft("alice", Action::DatasetVersionCreate),
-                d.id,
-                version("v1", 2),
-                "alice".into(),
-            )
+            .add_dataset_version(draft("alice", Action::DatasetVersionCreate), d.id, version("v1", 2), "alice".into())
             .await
             .unwrap_err();
-        assert!(
-            matches!(same_label, StoreError::Conflict { field: "label", .. }),
-            "{same_label}"
-        );
+        assert!(matches!(same_label, StoreError::Conflict { field: "label", .. }), "{same_label}");
         let same_digest = store
-            .add_dataset_version(
-                draft("alice", Action::DatasetVersionCreate),
-                d.id,
-                version("v2", 1),
-                "alice".into(),
-            )
+            .add_dataset_version(draft("alice", Action::DatasetVersionCreate), d.id, version("v2", 1), "alice".into())
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                same_digest,
-                StoreError::Conflict {
-                    field: "digest",
-                    ..
-                }
-            ),
-            "{same_digest}"
-        );
+        assert!(matches!(same_digest, StoreError::Conflict { field: "digest", .. }), "{same_digest}");
         store
-            .add_dataset_version(
-                draft("alice", Action::DatasetVersionCreate),
-                d.id,
-                version("v2", 2),
-                "alice".into(),
-            )
+            .add_dataset_version(draft("alice", Action::DatasetVersionCreate), d.id, version("v2", 2), "alice".into())
             .await
             .unwrap();
         let versions = store.dataset_versions(d.id).await.unwrap();
@@ -208,68 +151,28 @@ async fn datasets_versions_and_search() {
             )
             .await
             .unwrap();
-        let all = store
-            .datasets(
-                &p,
-                &DatasetQuery {
-                    limit: 100,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            all.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
-            ["clicks", "transactions"]
-        );
+        let all = store.datasets(&p, &DatasetQuery { limit: 100, ..Default::default() }).await.unwrap();
+        assert_eq!(all.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["clicks", "transactions"]);
         let public = store
             .datasets(
                 &p,
-                &DatasetQuery {
-                    classification: Some(Classification::Public),
-                    limit: 100,
-                    ..Default::default()
-                },
+                &DatasetQuery { classification: Some(Classification::Public), limit: 100, ..Default::default() },
             )
             .await
             .unwrap();
         assert_eq!(public.len(), 1);
         let like = store
-            .datasets(
-                &p,
-                &DatasetQuery {
-                    name_contains: Some("trans".into()),
-                    limit: 100,
-                    ..Default::default()
-                },
-            )
+            .datasets(&p, &DatasetQuery { name_contains: Some("trans".into()), limit: 100, ..Default::default() })
             .await
             .unwrap();
         assert_eq!(like.len(), 1);
         let wildcard = store
-            .datasets(
-                &p,
-                &DatasetQuery {
-                    name_contains: Some("%".into()),
-                    limit: 100,
-                    ..Default::default()
-                },
-            )
+            .datasets(&p, &DatasetQuery { name_contains: Some("%".into()), limit: 100, ..Default::default() })
             .await
             .unwrap();
-        assert!(
-            wildcard.is_empty(),
-            "LIKE wildcards in the search text are literal"
-        );
+        assert!(wildcard.is_empty(), "LIKE wildcards in the search text are literal");
         let page = store
-            .datasets(
-                &p,
-                &DatasetQuery {
-                    after: Some(Name::new("clicks").unwrap()),
-                    limit: 100,
-                    ..Default::default()
-                },
-            )
+            .datasets(&p, &DatasetQuery { after: Some(Name::new("clicks").unwrap()), limit: 100, ..Default::default() })
             .await
             .unwrap();
         assert_eq!(page.len(), 1);
@@ -344,52 +247,24 @@ async fn classification_raise_lower_and_approval() {
             .unwrap_err();
         assert!(matches!(twice, StoreError::Conflict { .. }));
         let own = store
-            .decide_approval(
-                draft("alice", Action::ApprovalDecide),
-                a.id,
-                true,
-                "alice".into(),
-                None,
-            )
+            .decide_approval(draft("alice", Action::ApprovalDecide), a.id, true, "alice".into(), None)
             .await
             .unwrap_err();
         assert!(own.to_string().contains("own request"), "{own}");
         let done = store
-            .decide_approval(
-                draft("carol", Action::ApprovalDecide),
-                a.id,
-                true,
-                "carol".into(),
-                Some("ok".into()),
-            )
+            .decide_approval(draft("carol", Action::ApprovalDecide), a.id, true, "carol".into(), Some("ok".into()))
             .await
             .unwrap()
             .0;
         assert_eq!(done.status, ApprovalStatus::Approved);
         assert_eq!(done.decided_by.as_deref(), Some("carol"));
-        assert_eq!(
-            store.dataset(d.id).await.unwrap().classification,
-            Classification::Internal
-        );
+        assert_eq!(store.dataset(d.id).await.unwrap().classification, Classification::Internal);
         let again = store
-            .decide_approval(
-                draft("carol", Action::ApprovalDecide),
-                a.id,
-                false,
-                "carol".into(),
-                None,
-            )
+            .decide_approval(draft("carol", Action::ApprovalDecide), a.id, false, "carol".into(), None)
             .await
             .unwrap_err();
         assert!(matches!(again, StoreError::Conflict { .. }));
-        assert_eq!(
-            store
-                .approvals(&p, Some(ApprovalStatus::Approved))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(store.approvals(&p, Some(ApprovalStatus::Approved)).await.unwrap().len(), 1);
         assert_eq!(store.approval(a.id).await.unwrap(), done);
     })
     .await;
@@ -403,10 +278,7 @@ async fn tokens_create_list_revoke() {
             name: "ci".into(),
             principal: "pipeline".into(),
             kind: PrincipalKind::Workload,
-            grant: Grant {
-                scope: ProjectScope::parse("fraud").unwrap(),
-                role: Role::DataScientist,
-            },
+            grant: Grant { scope: ProjectScope::parse("fraud").unwrap(), role: Role::DataScientist },
             secret_hash: "ab".repeat(32),
             allowed_regions: Some(vec![Region::new("eu-west-1").unwrap()]),
             expires_at: None,
@@ -414,40 +286,15 @@ async fn tokens_create_list_revoke() {
         };
         let id = new.id;
         assert!(!store.has_tokens().await.unwrap());
-        let (t, _) = store
-            .create_token(draft("admin", Action::TokenCreate), new)
-            .await
-            .unwrap();
+        let (t, _) = store.create_token(draft("admin", Action::TokenCreate), new).await.unwrap();
         let rec = store.token(id).await.unwrap().unwrap();
         assert_eq!(rec.token, t);
         assert_eq!(rec.secret_hash, "ab".repeat(32));
-        assert_eq!(
-            store
-                .tokens(Some(&ProjectScope::parse("fraud").unwrap()))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(
-            store
-                .tokens(Some(&ProjectScope::All))
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        let revoked = store
-            .revoke_token(draft("admin", Action::TokenRevoke), id)
-            .await
-            .unwrap()
-            .0;
+        assert_eq!(store.tokens(Some(&ProjectScope::parse("fraud").unwrap())).await.unwrap().len(), 1);
+        assert!(store.tokens(Some(&ProjectScope::All)).await.unwrap().is_empty());
+        let revoked = store.revoke_token(draft("admin", Action::TokenRevoke), id).await.unwrap().0;
         assert!(revoked.revoked_at.is_some());
-        assert!(
-            store
-                .revoke_token(draft("admin", Action::TokenRevoke), id)
-                .await
-                .is_err()
-        );
+        assert!(store.revoke_token(draft("admin", Action::TokenRevoke), id).await.is_err());
     })
     .await;
 }
@@ -462,11 +309,7 @@ async fn concurrent_writes_get_gapless_sequence_numbers() {
             let p = p.clone();
             tasks.push(tokio::spawn(async move {
                 // Every third write fails on a duplicate name: its audit record must still land.
-                let name = if i % 3 == 0 {
-                    "dup".to_owned()
-                } else {
-                    format!("d{i}")
-                };
+                let name = if i % 3 == 0 { "dup".to_owned() } else { format!("d{i}") };
                 let r = store
                     .register_dataset(
                         draft("w", Action::DatasetRegister),
@@ -487,14 +330,8 @@ async fn concurrent_writes_get_gapless_sequence_numbers() {
         let mut seqs = Vec::new();
         let mut from = 0;
         loop {
-            let page = store
-                .audit_events(&AuditQuery {
-                    from_seq: from,
-                    limit: 1000,
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            let page =
+                store.audit_events(&AuditQuery { from_seq: from, limit: 1000, ..Default::default() }).await.unwrap();
             if page.is_empty() {
                 break;
             }
@@ -502,16 +339,7 @@ async fn concurrent_writes_get_gapless_sequence_numbers() {
             seqs.extend(page.iter().map(|e| e.seq));
         }
         assert_eq!(seqs, (0..301).collect::<Vec<_>>());
-        let datasets = store
-            .datasets(
-                &p,
-                &DatasetQuery {
-                    limit: 500,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let datasets = store.datasets(&p, &DatasetQuery { limit: 500, ..Default::default() }).await.unwrap();
         assert_eq!(datasets.len(), ok);
         assert_eq!(ok, 201, "99 of the 100 writes of `dup` were refused");
     })
@@ -528,9 +356,7 @@ async fn two_stores_on_one_database_share_one_sequence() {
         let mut tasks = Vec::new();
         for i in 0..200 {
             let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tasks.push(tokio::spawn(async move {
-                s.record(draft("r", Action::AuditRead)).await.unwrap().seq
-            }));
+            tasks.push(tokio::spawn(async move { s.record(draft("r", Action::AuditRead)).await.unwrap().seq }));
         }
         let mut seqs: Vec<u64> = Vec::new();
         for t in tasks {

@@ -1,0 +1,339 @@
+//! The command line, defined once; help and shell completions come from it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Custody: the chain of custody for AI data and models.
+#[derive(Debug, Parser)]
+#[command(name = "custody", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The server to talk to.
+    #[arg(long, global = true, env = "CUSTODY_SERVER", default_value = "http://127.0.0.1:7070")]
+    pub server: String,
+    /// A file holding the API token (the token itself is read from CUSTODY_TOKEN).
+    #[arg(long, global = true, env = "CUSTODY_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// A PEM CA certificate to trust for an HTTPS server.
+    #[arg(long, global = true, env = "CUSTODY_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Start an embedded server on a temporary data directory and walk a realistic lifecycle
+    /// through the API, printing what each step proves.
+    Demo(DemoArgs),
+    /// Show who the server thinks you are.
+    Whoami,
+    /// Projects: isolation boundaries for datasets, models and roles.
+    #[command(subcommand)]
+    Project(ProjectCmd),
+    /// Datasets and their immutable versions.
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+    /// Approval requests.
+    #[command(subcommand)]
+    Approval(ApprovalCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Cedar policies (offline).
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Print the SHA-256 of a file, as dataset versions record it (offline).
+    Digest {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (see docs/configuration.md); CUSTODY_* variables override it.
+    #[arg(long, env = "CUSTODY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CUSTODY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the data directory here instead of a temporary one.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCmd {
+    /// Create a project.
+    Create {
+        /// Its name.
+        name: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List projects.
+    List,
+    /// Show a project.
+    Get {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCmd {
+    /// Register a dataset.
+    Register(RegisterArgs),
+    /// List and search a project's datasets.
+    List {
+        /// The project.
+        project: String,
+        /// Names containing this text.
+        #[arg(long)]
+        query: Option<String>,
+        /// Only this classification.
+        #[arg(long)]
+        classification: Option<String>,
+        /// Only this region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only this owner.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Show a dataset.
+    Get {
+        /// Its id.
+        id: String,
+    },
+    /// Add a version: hashes FILE (streaming, with progress) or takes --digest and --size.
+    AddVersion {
+        /// The dataset id.
+        id: String,
+        /// The version label (`v1`, `2024-06-01`).
+        #[arg(long)]
+        label: String,
+        /// The file whose bytes this version is.
+        #[arg(conflicts_with_all = ["digest", "size"], required_unless_present = "digest")]
+        file: Option<PathBuf>,
+        /// The SHA-256 (`sha256:…`), when the bytes are not here.
+        #[arg(long, requires = "size")]
+        digest: Option<String>,
+        /// The size in bytes, with --digest.
+        #[arg(long)]
+        size: Option<u64>,
+        /// Where the bytes are stored (URI).
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// List a dataset's versions.
+    Versions {
+        /// The dataset id.
+        id: String,
+    },
+    /// Raise the classification.
+    Raise {
+        /// The dataset id.
+        id: String,
+        /// The new level.
+        #[arg(long)]
+        to: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ask for the classification to be lowered (needs an approval).
+    Lower {
+        /// The dataset id.
+        id: String,
+        /// The level asked for.
+        #[arg(long)]
+        to: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// The change ticket.
+        #[arg(long)]
+        ticket: Option<String>,
+    },
+    /// Grant a principal explicit access to a restricted dataset.
+    Grant {
+        /// The dataset id.
+        id: String,
+        /// The principal.
+        principal: String,
+    },
+    /// Revoke an explicit grant.
+    Revoke {
+        /// The dataset id.
+        id: String,
+        /// The principal.
+        principal: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The project.
+    pub project: String,
+    /// The dataset name.
+    pub name: String,
+    /// Licence (SPDX id or text).
+    #[arg(long)]
+    pub licence: String,
+    /// Where it comes from (URI).
+    #[arg(long)]
+    pub source: String,
+    /// public, internal, confidential or restricted.
+    #[arg(long)]
+    pub classification: String,
+    /// Where it lives.
+    #[arg(long)]
+    pub region: String,
+    /// How long it may be kept (`90d`, `6w`, `7y`).
+    #[arg(long)]
+    pub retention: String,
+    /// The owner (default: you).
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// An intended use (repeatable).
+    #[arg(long = "intended-use")]
+    pub intended_use: Vec<String>,
+    /// A prohibited use (repeatable).
+    #[arg(long = "prohibited-use")]
+    pub prohibited_use: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCmd {
+    /// List a project's approval requests.
+    List {
+        /// The project.
+        project: String,
+        /// pending, approved or rejected.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Approve a request.
+    Approve {
+        /// Its id.
+        id: String,
+        /// A comment.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a request.
+    Reject {
+        /// Its id.
+        id: String,
+        /// A comment.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Issue a token; the secret is printed once.
+    Create {
+        /// A label.
+        #[arg(long)]
+        name: String,
+        /// The principal it authenticates as.
+        #[arg(long)]
+        principal: String,
+        /// user or workload.
+        #[arg(long, default_value = "user")]
+        kind: String,
+        /// A project, or `*` for every project.
+        #[arg(long)]
+        project: String,
+        /// viewer, data-scientist, ml-engineer, approver, auditor or admin.
+        #[arg(long)]
+        role: String,
+        /// Limit it to these regions (repeatable).
+        #[arg(long = "region")]
+        regions: Vec<String>,
+        /// Days until it expires.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List a project's tokens (`*`: global ones).
+    List {
+        /// The project, or `*`.
+        #[arg(long)]
+        project: String,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// Its id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Read audit events.
+    Log {
+        /// Start at this sequence number.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only this actor.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only this action.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Only this resource (`dataset:<id>`).
+        #[arg(long)]
+        resource: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCmd {
+    /// Validate a directory of `*.cedar` policies against the schema.
+    Check {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Print the Cedar schema.
+    Schema,
+    /// Write the built-in policies into a directory, to start customising them.
+    Export {
+        /// The directory (created).
+        dir: PathBuf,
+    },
+}

@@ -1,0 +1,165 @@
+//! A small typed client for the Custody API.
+
+use anyhow::Context;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An error answered by the server, or the failure to reach it.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The server answered with an error.
+    Api {
+        /// HTTP status.
+        status: StatusCode,
+        /// Machine-readable code.
+        code: String,
+        /// Field at fault.
+        field: Option<String>,
+        /// Message.
+        message: String,
+        /// Request id.
+        request_id: Option<String>,
+    },
+    /// The server could not be reached or answered something unreadable.
+    Transport(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Api { status, message, field, request_id, .. } => {
+                write!(f, "{} {}", status.as_u16(), message)?;
+                if let Some(field) = field {
+                    write!(f, " (field `{field}`)")?;
+                }
+                if let Some(id) = request_id.as_ref().filter(|_| status.is_server_error()) {
+                    write!(f, " [request {id}]")?;
+                }
+                Ok(())
+            }
+            Self::Transport(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl ClientError {
+    /// The HTTP status, if the server answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            Self::Transport(_) => None,
+        }
+    }
+}
+
+/// A connection to one server with one credential.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for `base` (`http://127.0.0.1:7070`), trusting `ca_pem` in addition to the
+    /// system roots when given.
+    pub fn new(base: &str, token: Option<String>, ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
+        let mut builder =
+            reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).pool_max_idle_per_host(64);
+        if let Some(pem) = ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem).context("reading the CA certificate")?;
+            builder = builder.add_root_certificate(cert);
+        }
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), token, http: builder.build()? })
+    }
+
+    /// The same server with another credential.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self { token: Some(token.to_owned()), ..self.clone() }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// GET a JSON resource.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call::<(), T>(Method::GET, path, None).await
+    }
+
+    /// POST a JSON body.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// DELETE a resource.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call::<(), T>(Method::DELETE, path, None).await
+    }
+
+    /// GET a text resource.
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let resp = self.send::<()>(Method::GET, path, None).await?;
+        resp.text().await.map_err(|e| ClientError::Transport(e.to_string()))
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(method, path, body).await?;
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        // 204 answers carry no body; `()` and `Option` targets read it as null.
+        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        serde_json::from_slice(bytes)
+            .map_err(|e| ClientError::Transport(format!("unreadable answer from the server: {e}")))
+    }
+
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.http.request(method, &url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(format!("cannot reach {}: {}", self.base, root_cause(&e))))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let err = &body["error"];
+        Err(ClientError::Api {
+            status,
+            code: err["code"].as_str().unwrap_or("unknown").to_owned(),
+            field: err["field"].as_str().map(str::to_owned),
+            message: err["message"].as_str().unwrap_or_else(|| status.canonical_reason().unwrap_or("error")).to_owned(),
+            request_id: err["request_id"].as_str().map(str::to_owned).or(request_id),
+        })
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

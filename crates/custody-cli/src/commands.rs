@@ -1,0 +1,440 @@
+//! What each command does.
+
+use crate::cli::*;
+use crate::client::Client;
+use crate::output;
+use anyhow::{Context, bail};
+use custody_core::{ApiToken, Approval, AuditEvent, Dataset, DatasetVersion, Principal, Project};
+use serde_json::{Value, json};
+
+/// A failure that carries its own exit code, already explained on stderr.
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Demo(args) => crate::demo::run(args, json).await,
+        Command::Policy(cmd) => policy(cmd, json),
+        Command::Digest { file } => {
+            let (d, n) = crate::digest::sha256_file(&file, json)?;
+            if json {
+                output::json(&json!({ "digest": d, "size_bytes": n }))
+            } else {
+                Ok(println!("{d}  {n} bytes  {}", file.display()))
+            }
+        }
+        Command::Completions { .. } => Ok(()),
+        command => {
+            let client = connect(&cli.server, cli.token_file.as_deref(), cli.ca_cert.as_deref())?;
+            api(command, &client, json).await
+        }
+    }
+}
+
+fn connect(server: &str, token_file: Option<&std::path::Path>, ca: Option<&std::path::Path>) -> anyhow::Result<Client> {
+    let token = match token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading the token file `{}`", f.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("CUSTODY_TOKEN").ok().filter(|t| !t.is_empty()),
+    };
+    if token.is_none() {
+        bail!("no credentials: set CUSTODY_TOKEN or --token-file");
+    }
+    let ca_pem = ca.map(|p| std::fs::read(p).with_context(|| format!("reading `{}`", p.display()))).transpose()?;
+    Client::new(server, token, ca_pem.as_deref())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODY_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    let config = custody_server::Config::load(args.config.as_deref())?;
+    let mut server = custody_server::start(config).await?;
+    if let Some(token) = &server.bootstrap_token {
+        // Shown once, on stdout only (never in the logs): the store keeps only its hash.
+        println!("Administrator token (shown once; store it now):\n\n    {token}\n");
+        println!("    export CUSTODY_SERVER={} CUSTODY_TOKEN={token}\n", server.url());
+    }
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            server.shutdown().await;
+        }
+        _ = server.wait() => bail!("the server stopped unexpectedly"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn policy(cmd: PolicyCmd, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        PolicyCmd::Check { dir } => match custody_policy::PolicyEngine::from_dir(&dir) {
+            Ok(engine) => {
+                if json {
+                    output::json(
+                        &json!({ "valid": true, "policies": engine.policy_count(), "policy_hash": engine.policy_hash() }),
+                    )
+                } else {
+                    println!(
+                        "{}: {} policies valid; policy set hash {}",
+                        dir.display(),
+                        engine.policy_count(),
+                        engine.policy_hash()
+                    );
+                    Ok(())
+                }
+            }
+            Err(e) => {
+                if json {
+                    output::json(&json!({ "valid": false, "error": e.to_string() }))?;
+                } else {
+                    eprintln!("{e}");
+                }
+                Err(Exit(crate::exit::FAILURE).into())
+            }
+        },
+        PolicyCmd::Schema => Ok(print!("{}", custody_policy::PolicyEngine::schema_text())),
+        PolicyCmd::Export { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+            for (name, text) in custody_policy::PolicyEngine::builtin_files() {
+                let path = dir.join(name);
+                if path.exists() {
+                    bail!("`{}` exists; not overwriting it", path.display());
+                }
+                std::fs::write(&path, text).with_context(|| format!("writing `{}`", path.display()))?;
+            }
+            println!("wrote {} policy files to {}", custody_policy::PolicyEngine::builtin_files().len(), dir.display());
+            Ok(())
+        }
+    }
+}
+
+async fn api(command: Command, c: &Client, json: bool) -> anyhow::Result<()> {
+    match command {
+        Command::Whoami => {
+            let p: Principal = c.get("/api/v1/whoami").await?;
+            show(json, &p, || {
+                let grants: Vec<String> = p.grants.iter().map(|g| format!("{}:{}", g.scope, g.role)).collect();
+                output::fields(&[
+                    ("principal", p.id.clone()),
+                    ("kind", p.kind.as_str().into()),
+                    ("roles", grants.join(", ")),
+                ]);
+            })
+        }
+        Command::Project(cmd) => project(cmd, c, json).await,
+        Command::Dataset(cmd) => dataset(cmd, c, json).await,
+        Command::Approval(cmd) => approval(cmd, c, json).await,
+        Command::Token(cmd) => token(cmd, c, json).await,
+        Command::Audit(AuditCmd::Log { from, limit, actor, action, project, resource }) => {
+            let mut q = vec![("from", from.to_string()), ("limit", limit.to_string())];
+            for (k, v) in [("actor", actor), ("action", action), ("project", project), ("resource", resource)] {
+                if let Some(v) = v {
+                    q.push((k, v));
+                }
+            }
+            let events: Vec<AuditEvent> = c.get(&format!("/api/v1/audit?{}", query(&q))).await?;
+            show(json, &events, || audit_table(&events))
+        }
+        _ => bail!("not an API command"),
+    }
+}
+
+pub fn audit_table(events: &[AuditEvent]) {
+    let rows = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.seq.to_string(),
+                e.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                e.actor.clone(),
+                e.action.to_string(),
+                e.resource.0.clone(),
+                e.decision.as_str().into(),
+                e.outcome.as_str().into(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    output::table(&["SEQ", "TIME", "ACTOR", "ACTION", "RESOURCE", "DECISION", "OUTCOME"], &rows);
+}
+
+fn show<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> anyhow::Result<()> {
+    if json {
+        output::json(value)
+    } else {
+        human();
+        Ok(())
+    }
+}
+
+/// Percent-encodes query parameters (RFC 3986 unreserved characters pass through).
+pub fn query(pairs: &[(&str, String)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
+
+fn path_segment(s: &str) -> String {
+    query(&[("", s.to_owned())]).trim_start_matches('=').to_owned()
+}
+
+async fn project(cmd: ProjectCmd, c: &Client, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        ProjectCmd::Create { name, description } => {
+            let p: Project = c.post("/api/v1/projects", &json!({ "name": name, "description": description })).await?;
+            show(json, &p, || println!("created project {}", p.name))
+        }
+        ProjectCmd::List => {
+            let ps: Vec<Project> = c.get("/api/v1/projects").await?;
+            show(json, &ps, || {
+                let rows = ps
+                    .iter()
+                    .map(|p| vec![p.name.to_string(), p.created_by.clone(), p.description.clone()])
+                    .collect::<Vec<_>>();
+                output::table(&["NAME", "CREATED BY", "DESCRIPTION"], &rows);
+            })
+        }
+        ProjectCmd::Get { name } => {
+            let p: Project = c.get(&format!("/api/v1/projects/{}", path_segment(&name))).await?;
+            show(json, &p, || {
+                output::fields(&[
+                    ("name", p.name.to_string()),
+                    ("id", p.id.to_string()),
+                    ("description", p.description.clone()),
+                ])
+            })
+        }
+    }
+}
+
+fn dataset_fields(d: &Dataset) {
+    output::fields(&[
+        ("id", d.id.to_string()),
+        ("project", d.project.to_string()),
+        ("name", d.name.to_string()),
+        ("owner", d.owner.clone()),
+        ("classification", d.classification.to_string()),
+        ("region", d.region.to_string()),
+        ("retention", d.retention.to_string()),
+        ("licence", d.licence.clone()),
+        ("source", d.source_uri.clone()),
+        ("intended use", d.intended_use.items().join("; ")),
+        ("prohibited use", d.prohibited_use.items().join("; ")),
+    ]);
+}
+
+async fn dataset(cmd: DatasetCmd, c: &Client, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        DatasetCmd::Register(a) => {
+            let body = json!({
+                "name": a.name, "owner": a.owner, "licence": a.licence, "source_uri": a.source,
+                "classification": a.classification, "region": a.region, "retention": a.retention,
+                "intended_use": a.intended_use, "prohibited_use": a.prohibited_use,
+            });
+            let d: Dataset = c.post(&format!("/api/v1/projects/{}/datasets", path_segment(&a.project)), &body).await?;
+            show(json, &d, || dataset_fields(&d))
+        }
+        DatasetCmd::List { project, query: q, classification, region, owner } => {
+            let mut params = vec![("limit", "500".to_owned())];
+            for (k, v) in [("q", q), ("classification", classification), ("region", region), ("owner", owner)] {
+                if let Some(v) = v {
+                    params.push((k, v));
+                }
+            }
+            let ds: Vec<Dataset> =
+                c.get(&format!("/api/v1/projects/{}/datasets?{}", path_segment(&project), query(&params))).await?;
+            show(json, &ds, || {
+                let rows = ds
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.name.to_string(),
+                            d.classification.to_string(),
+                            d.region.to_string(),
+                            d.owner.clone(),
+                            d.id.to_string(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                output::table(&["NAME", "CLASSIFICATION", "REGION", "OWNER", "ID"], &rows);
+            })
+        }
+        DatasetCmd::Get { id } => {
+            let d: Dataset = c.get(&format!("/api/v1/datasets/{}", path_segment(&id))).await?;
+            show(json, &d, || dataset_fields(&d))
+        }
+        DatasetCmd::AddVersion { id, label, file, digest, size, location } => {
+            let (digest, size) = match (file, digest, size) {
+                (Some(f), _, _) => {
+                    let (d, n) = crate::digest::sha256_file(&f, json)?;
+                    (d.to_string(), n)
+                }
+                (None, Some(d), Some(n)) => (d, n),
+                _ => bail!("give a FILE, or --digest with --size"),
+            };
+            let body = json!({ "label": label, "digest": digest, "size_bytes": size, "location": location });
+            let v: DatasetVersion = c.post(&format!("/api/v1/datasets/{}/versions", path_segment(&id)), &body).await?;
+            show(json, &v, || println!("added version {} {} ({} bytes)", v.label, v.digest, v.size_bytes))
+        }
+        DatasetCmd::Versions { id } => {
+            let vs: Vec<DatasetVersion> = c.get(&format!("/api/v1/datasets/{}/versions", path_segment(&id))).await?;
+            show(json, &vs, || {
+                let rows = vs
+                    .iter()
+                    .map(|v| {
+                        vec![v.label.to_string(), v.digest.to_string(), v.size_bytes.to_string(), v.created_by.clone()]
+                    })
+                    .collect::<Vec<_>>();
+                output::table(&["LABEL", "DIGEST", "BYTES", "BY"], &rows);
+            })
+        }
+        DatasetCmd::Raise { id, to, reason } => {
+            let d: Dataset = c
+                .post(
+                    &format!("/api/v1/datasets/{}/classification/raise", path_segment(&id)),
+                    &json!({ "classification": to, "reason": reason }),
+                )
+                .await?;
+            show(json, &d, || println!("{} is now {}", d.name, d.classification))
+        }
+        DatasetCmd::Lower { id, to, reason, ticket } => {
+            let a: Approval = c
+                .post(
+                    &format!("/api/v1/datasets/{}/classification/lower", path_segment(&id)),
+                    &json!({ "classification": to, "reason": reason, "ticket": ticket }),
+                )
+                .await?;
+            show(json, &a, || {
+                println!("approval {} requested; nothing changes until another approver approves it", a.id)
+            })
+        }
+        DatasetCmd::Grant { id, principal } => {
+            let _: Value = c
+                .post(&format!("/api/v1/datasets/{}/grants", path_segment(&id)), &json!({ "principal": principal }))
+                .await?;
+            show(json, &json!({ "granted": principal }), || println!("granted {principal}"))
+        }
+        DatasetCmd::Revoke { id, principal } => {
+            let _: Value = c
+                .delete(&format!("/api/v1/datasets/{}/grants/{}", path_segment(&id), path_segment(&principal)))
+                .await?;
+            show(json, &json!({ "revoked": principal }), || println!("revoked {principal}"))
+        }
+    }
+}
+
+async fn approval(cmd: ApprovalCmd, c: &Client, json: bool) -> anyhow::Result<()> {
+    let (id, approve, comment) = match cmd {
+        ApprovalCmd::List { project, status } => {
+            let q = status.map(|s| format!("?{}", query(&[("status", s)]))).unwrap_or_default();
+            let list: Vec<Approval> =
+                c.get(&format!("/api/v1/projects/{}/approvals{q}", path_segment(&project))).await?;
+            return show(json, &list, || {
+                let rows = list
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.id.to_string(),
+                            a.subject.0.clone(),
+                            a.status.as_str().into(),
+                            a.requested_by.clone(),
+                            a.reason.clone(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                output::table(&["ID", "SUBJECT", "STATUS", "REQUESTED BY", "REASON"], &rows);
+            });
+        }
+        ApprovalCmd::Approve { id, comment } => (id, true, comment),
+        ApprovalCmd::Reject { id, comment } => (id, false, comment),
+    };
+    let a: Approval = c
+        .post(
+            &format!("/api/v1/approvals/{}/decision", path_segment(&id)),
+            &json!({ "approve": approve, "comment": comment }),
+        )
+        .await?;
+    show(json, &a, || println!("approval {} is {}", a.id, a.status.as_str()))
+}
+
+async fn token(cmd: TokenCmd, c: &Client, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        TokenCmd::Create { name, principal, kind, project, role, regions, expires_in_days } => {
+            let body = json!({
+                "name": name, "principal": principal, "kind": kind, "project": project, "role": role,
+                "allowed_regions": (!regions.is_empty()).then_some(regions), "expires_in_days": expires_in_days,
+            });
+            let issued: Value = c.post("/api/v1/tokens", &body).await?;
+            show(json, &issued, || {
+                println!(
+                    "token {} for {} ({}); the secret is shown once:\n",
+                    issued["token"]["id"].as_str().unwrap_or("?"),
+                    principal,
+                    role
+                );
+                println!("    {}", issued["secret"].as_str().unwrap_or("?"));
+            })
+        }
+        TokenCmd::List { project } => {
+            let ts: Vec<ApiToken> = c.get(&format!("/api/v1/tokens?{}", query(&[("project", project)]))).await?;
+            show(json, &ts, || {
+                let rows = ts
+                    .iter()
+                    .map(|t| {
+                        let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                        vec![
+                            t.id.to_string(),
+                            t.name.clone(),
+                            t.principal.clone(),
+                            format!("{}:{}", t.grant.scope, t.grant.role),
+                            state.into(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                output::table(&["ID", "NAME", "PRINCIPAL", "ROLE", "STATE"], &rows);
+            })
+        }
+        TokenCmd::Revoke { id } => {
+            let t: ApiToken = c.delete(&format!("/api/v1/tokens/{}", path_segment(&id))).await?;
+            show(json, &t, || println!("revoked token {}", t.id))
+        }
+    }
+}

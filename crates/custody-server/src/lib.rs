@@ -1,0 +1,224 @@
+//! The Custody control-plane server.
+//!
+//! [`start`] opens the store, loads and validates the Cedar policies, issues the first
+//! administrator token on an empty database, and serves the JSON API (HTTP or HTTPS) until
+//! [`RunningServer::shutdown`]. Every route but `/healthz` and `/readyz` requires a bearer
+//! credential ([`auth`]); every request to the API is authorized by the policies and recorded
+//! in the audit log in the same transaction as the change it makes (see the store's write
+//! path). The routes are one table, [`route_table`], with an OpenAPI document, [`ApiDoc`].
+
+pub mod auth;
+pub mod config;
+mod error;
+mod routes;
+mod state;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use routes::{ApiDoc, RouteInfo, route_table};
+
+use auth::{Authenticator, OidcVerifier, issue_token};
+use custody_core::{
+    Action, AuditDraft, Decision, Grant, Outcome, PrincipalKind, ProjectScope, RequestId, ResourceRef, Role,
+};
+use custody_policy::PolicyEngine;
+use custody_store::{NewToken, Store, StoreOptions};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use tokio::sync::oneshot;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The data directory could not be created or secured.
+    #[error("data directory `{path}`: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The policies are invalid.
+    #[error("policies: {0}")]
+    Policy(#[from] custody_policy::PolicyError),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] custody_store::StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    /// The OIDC client could not be built.
+    #[error("OIDC: {0}")]
+    Oidc(String),
+    /// The first administrator token could not be generated.
+    #[error("generating the administrator token failed")]
+    Random,
+}
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// On a new database: the platform administrator's token, to be shown once.
+    pub bootstrap_token: Option<String>,
+    /// The store, shared with the server.
+    pub store: Store,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The base URL (`http://127.0.0.1:7070`).
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Stops accepting connections, finishes requests in flight, and commits queued writes.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.done.await;
+        self.store.close().await;
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.done).await;
+    }
+}
+
+/// Starts the server described by `config`.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    if config.database_url.is_none() {
+        create_private_dir(&config.data_dir)?;
+    }
+    let policy = match &config.policy_dir {
+        Some(dir) => PolicyEngine::from_dir(dir)?,
+        None => PolicyEngine::builtin()?,
+    };
+    let store = Store::open(&config.database_url(), StoreOptions::default()).await?;
+    let bootstrap_token = bootstrap_admin(&store, &policy).await?;
+    let oidc = config.oidc.clone().map(OidcVerifier::new).transpose().map_err(|e| StartError::Oidc(e.to_string()))?;
+    let state = state::AppState::new(
+        store.clone(),
+        policy.clone(),
+        Authenticator::new(store.clone(), oidc),
+        metrics_handle(),
+        config.max_body_bytes,
+    );
+    let app = routes::router(state);
+    let listener =
+        std::net::TcpListener::bind(config.bind).map_err(|source| StartError::Bind { addr: config.bind, source })?;
+    listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: config.bind, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind, source })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (scheme, done) = match &config.tls {
+        Some(tls) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .map_err(StartError::Tls)?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                let _ = stopped.await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            let server = axum_server::from_tcp_rustls(listener, rustls).map_err(StartError::Tls)?.handle(handle);
+            (
+                "https",
+                tokio::spawn(async move {
+                    if let Err(e) = server.serve(app.into_make_service()).await {
+                        tracing::error!(error = %e, "server failed");
+                    }
+                }),
+            )
+        }
+        None => {
+            let listener =
+                tokio::net::TcpListener::from_std(listener).map_err(|source| StartError::Bind { addr, source })?;
+            (
+                "http",
+                tokio::spawn(async move {
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    });
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "server failed");
+                    }
+                }),
+            )
+        }
+    };
+    tracing::info!(%addr, scheme, backend = store.backend().as_str(), policy_hash = policy.policy_hash(), "custody listening");
+    Ok(RunningServer { addr, scheme, bootstrap_token, store, stop, done })
+}
+
+/// On a database without tokens, issues a platform administrator token (principal `admin`).
+async fn bootstrap_admin(store: &Store, policy: &PolicyEngine) -> Result<Option<String>, StartError> {
+    if store.has_tokens().await? {
+        return Ok(None);
+    }
+    let issued = issue_token().map_err(|_| StartError::Random)?;
+    let draft = AuditDraft {
+        actor: "system".into(),
+        action: Action::TokenCreate,
+        resource: ResourceRef::new("token", issued.id),
+        project: None,
+        region: None,
+        decision: Decision::Allow,
+        policy_hash: policy.policy_hash().to_owned(),
+        request_id: RequestId::new(),
+        outcome: Outcome::Success,
+        details: serde_json::json!({ "bootstrap": true }),
+    };
+    let new = NewToken {
+        id: issued.id,
+        name: "bootstrap administrator".into(),
+        principal: "admin".into(),
+        kind: PrincipalKind::User,
+        grant: Grant { scope: ProjectScope::All, role: Role::Admin },
+        secret_hash: issued.secret_hash.clone(),
+        allowed_regions: None,
+        expires_at: None,
+        created_by: "system".into(),
+    };
+    store.create_token(draft, new).await?;
+    Ok(Some(issued.token))
+}
+
+fn create_private_dir(path: &std::path::Path) -> Result<(), StartError> {
+    let err = |source| StartError::DataDir { path: path.display().to_string(), source };
+    std::fs::create_dir_all(path).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The process's Prometheus recorder, installed on first use.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding program's); then our
+            // page stays empty rather than failing the start.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,96 @@
+use crate::error::ApiError;
+use crate::routes::projects;
+use crate::state::{Ctx, JsonBody};
+use axum::Json;
+use axum::extract::{Path, Query};
+use custody_core::{Action, Approval, ApprovalId, ApprovalStatus};
+use custody_policy::ResourceFacts;
+use serde::Deserialize;
+
+fn facts(a: &Approval) -> ResourceFacts {
+    ResourceFacts::Approval { id: a.id, project: a.project.clone(), requested_by: a.requested_by.clone() }
+}
+
+async fn load(ctx: &Ctx, action: Action, id: &str) -> Result<Approval, ApiError> {
+    let result = match ApprovalId::parse(id) {
+        Ok(id) => ctx.store().approval(id).await,
+        Err(e) => Err(custody_store::StoreError::Invalid(e)),
+    };
+    match result {
+        Ok(a) => Ok(a),
+        Err(e) if e.is_caller_error() => {
+            Err(ctx.refuse(ctx.unevaluated(action, &ResourceFacts::Platform), e.into()).await)
+        }
+        Err(e) => Err(ctx.store_error(e)),
+    }
+}
+
+/// Filter for listing approvals.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApprovalFilter {
+    /// Only those with this status (`pending`, `approved`, `rejected`).
+    status: Option<ApprovalStatus>,
+}
+
+/// List a project's approval requests, newest first.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/approvals", tag = "approvals",
+    params(("project" = String, Path), ApprovalFilter), responses((status = 200, body = Vec<Approval>)))]
+pub(crate) async fn list(
+    ctx: Ctx,
+    Path(project): Path<String>,
+    filter: Result<Query<ApprovalFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<Approval>>, ApiError> {
+    let project = projects::load(&ctx, Action::ApprovalRead, &project).await?;
+    let draft = ctx.authorize(Action::ApprovalRead, ResourceFacts::Project { name: project.name.clone() }).await?;
+    let Query(filter) = match filter {
+        Ok(f) => f,
+        Err(e) => return Err(ctx.refuse(draft, ApiError::invalid("status", e.body_text())).await),
+    };
+    let found = ctx.store().approvals(&project, filter.status).await.map_err(|e| ctx.store_error(e))?;
+    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    Ok(Json(found))
+}
+
+/// Read an approval request.
+#[utoipa::path(get, path = "/api/v1/approvals/{id}", tag = "approvals", params(("id" = String, Path)),
+    responses((status = 200, body = Approval), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn get(ctx: Ctx, Path(id): Path<String>) -> Result<Json<Approval>, ApiError> {
+    let a = load(&ctx, Action::ApprovalRead, &id).await?;
+    let draft = ctx.authorize(Action::ApprovalRead, facts(&a)).await?;
+    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    Ok(Json(a))
+}
+
+/// A decision on an approval request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApprovalDecision {
+    /// Approve (`true`) or reject (`false`).
+    approve: bool,
+    /// A comment for the record.
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Approve or reject a pending request (approvers other than the requester). An approved
+/// change is applied in the same transaction.
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/decision", tag = "approvals", request_body = ApprovalDecision,
+    params(("id" = String, Path)),
+    responses((status = 200, body = Approval), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn decide(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Result<JsonBody, ApiError>,
+) -> Result<Json<Approval>, ApiError> {
+    let a = load(&ctx, Action::ApprovalDecide, &id).await?;
+    let draft = ctx.authorize(Action::ApprovalDecide, facts(&a)).await?;
+    let d: ApprovalDecision = ctx.parse(&draft, body).await?;
+    if d.comment.as_ref().is_some_and(|c| c.chars().count() > 1000) {
+        return Err(ctx.refuse(draft, ApiError::invalid("comment", "must be at most 1000 characters")).await);
+    }
+    let by = ctx.principal.id.clone();
+    let (a, _) =
+        ctx.store().decide_approval(draft, a.id, d.approve, by, d.comment).await.map_err(|e| ctx.store_error(e))?;
+    Ok(Json(a))
+}

@@ -1,0 +1,182 @@
+//! The HTTP surface: one table of every route, the router built from it, and the OpenAPI
+//! document describing it.
+
+mod approvals;
+mod audit;
+mod datasets;
+mod projects;
+mod system;
+mod tokens;
+
+use crate::error::ApiError;
+use crate::state::{AppState, Caller, RequestIdExt};
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use custody_core::RequestId;
+use std::time::Instant;
+use utoipa::OpenApi;
+
+/// One route of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The path pattern (`/api/v1/datasets/{id}`).
+    pub path: &'static str,
+    /// Whether it answers without authentication (only liveness and readiness do).
+    pub public: bool,
+}
+
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path $(, $public:ident)?;)*) => {
+        /// Every route the server answers, in one table: the router is built from it, so a
+        /// test that walks it walks the whole API.
+        pub fn route_table() -> Vec<RouteInfo> {
+            vec![$(RouteInfo {
+                method: stringify!($method),
+                path: $path,
+                public: route_table!(@public $($public)?),
+            },)*]
+        }
+
+        fn method_routers() -> Vec<(&'static str, bool, MethodRouter<AppState>)> {
+            vec![$(($path, route_table!(@public $($public)?), $method($handler)),)*]
+        }
+    };
+    (@public public) => { true };
+    (@public) => { false };
+}
+
+route_table! {
+    get "/healthz" => system::healthz, public;
+    get "/readyz" => system::readyz, public;
+    get "/metrics" => system::metrics;
+    get "/api/v1/openapi.json" => system::openapi;
+    get "/api/v1/whoami" => system::whoami;
+    post "/api/v1/projects" => projects::create;
+    get "/api/v1/projects" => projects::list;
+    get "/api/v1/projects/{project}" => projects::get;
+    post "/api/v1/projects/{project}/datasets" => datasets::register;
+    get "/api/v1/projects/{project}/datasets" => datasets::list;
+    get "/api/v1/projects/{project}/approvals" => approvals::list;
+    get "/api/v1/datasets/{id}" => datasets::get;
+    post "/api/v1/datasets/{id}/versions" => datasets::add_version;
+    get "/api/v1/datasets/{id}/versions" => datasets::versions;
+    post "/api/v1/datasets/{id}/classification/raise" => datasets::raise;
+    post "/api/v1/datasets/{id}/classification/lower" => datasets::lower;
+    post "/api/v1/datasets/{id}/grants" => datasets::grant;
+    delete "/api/v1/datasets/{id}/grants/{principal}" => datasets::revoke;
+    get "/api/v1/approvals/{id}" => approvals::get;
+    post "/api/v1/approvals/{id}/decision" => approvals::decide;
+    post "/api/v1/tokens" => tokens::create;
+    get "/api/v1/tokens" => tokens::list;
+    delete "/api/v1/tokens/{id}" => tokens::revoke;
+    get "/api/v1/audit" => audit::list;
+}
+
+/// The OpenAPI document of the API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Custody API", description = "The chain of custody for AI data and models."),
+    paths(
+        system::whoami, projects::create, projects::list, projects::get, datasets::register, datasets::list,
+        datasets::get, datasets::add_version, datasets::versions, datasets::raise, datasets::lower, datasets::grant,
+        datasets::revoke, approvals::list, approvals::get, approvals::decide, tokens::create, tokens::list,
+        tokens::revoke, audit::list,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("cust_… or OIDC JWT").build(),
+            ),
+        );
+    }
+}
+
+/// Builds the router: authentication on every route but the public ones, then request ids,
+/// metrics and request logs around everything.
+pub(crate) fn router(state: AppState) -> Router {
+    let mut public = Router::new();
+    let mut protected = Router::new();
+    for (path, is_public, handler) in method_routers() {
+        if is_public {
+            public = public.route(path, handler);
+        } else {
+            protected = protected.route(path, handler);
+        }
+    }
+    let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    public
+        .merge(protected)
+        .fallback(|| async { ApiError::not_found("path", "no such route") })
+        .with_state(state)
+        .layer(middleware::from_fn(observe))
+}
+
+/// Assigns the request id, logs the request (method, route pattern, status, duration; never
+/// headers, bodies or query strings) and counts it in the metrics.
+async fn observe(mut req: Request, next: Next) -> Response {
+    let id = RequestId::new();
+    req.extensions_mut().insert(RequestIdExt(id));
+    let method = req.method().clone();
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let start = Instant::now();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let elapsed = start.elapsed();
+    let status = resp.status();
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), micros = elapsed.as_micros() as u64, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), micros = elapsed.as_micros() as u64, "request");
+        }
+    });
+    let labels = [("method", method.to_string()), ("route", route), ("status", status.as_u16().to_string())];
+    metrics::counter!("custody_http_requests_total", &labels).increment(1);
+    metrics::histogram!("custody_http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Refuses requests without valid credentials (401), and hands the caller to the handler.
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let request_id = req.extensions().get::<RequestIdExt>().map(|r| r.0).unwrap_or_default();
+    let header = req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+    match state.inner.auth.authenticate(header.as_deref()).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(Caller { principal });
+            next.run(req).await
+        }
+        Err(e) => {
+            metrics::counter!("custody_authn_failures_total").increment(1);
+            tracing::info!(reason = %e, "authentication failed");
+            let err = match e {
+                crate::auth::AuthError::Store(_) | crate::auth::AuthError::JwksUnavailable => {
+                    ApiError::unavailable(e.to_string())
+                }
+                other => ApiError::unauthenticated(other.to_string()),
+            };
+            err.with_request(request_id).into_response()
+        }
+    }
+}
