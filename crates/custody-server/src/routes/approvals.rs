@@ -41,13 +41,14 @@ pub(crate) async fn list(
     Path(project): Path<String>,
     filter: Result<Query<ApprovalFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Approval>>, ApiError> {
-    let project = projects::load(&ctx, Action::ApprovalRead, &project).await?;
-    let draft = ctx.authorize(Action::ApprovalRead, ResourceFacts::Project { name: project.name.clone() }).await?;
+    let project = projects::load(&ctx, Action::ProjectRead, &project).await?;
+    let draft = ctx.authorize(Action::ProjectRead, ResourceFacts::Project { name: project.name.clone() }).await?;
     let Query(filter) = match filter {
         Ok(f) => f,
         Err(e) => return Err(ctx.refuse(draft, ApiError::invalid("status", e.body_text())).await),
     };
     let found = ctx.store().approvals(&project, filter.status).await.map_err(|e| ctx.store_error(e))?;
+    let found: Vec<Approval> = found.into_iter().filter(|a| ctx.allows(Action::ApprovalRead, &facts(a))).collect();
     ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
     Ok(Json(found))
 }

@@ -1,0 +1,9 @@
+//! The API end to end, over HTTP, on every backend. One test binary (see ARCHITECTURE.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr, missing_docs)]
+
+mod authn;
+mod bad_input;
+mod common;
+mod lifecycle;
+mod oidc;
+mod routes;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, on both backends: starts a throw-away PostgreSQL (installing it with
+# apt if needed), runs every test with it, then the doc tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CUSTODY_SHARED="${CUSTODY_SHARED:-$(cd .. && pwd)/shared}"
+if cargo nextest --version >/dev/null 2>&1; then
+    runner=(cargo nextest run --workspace --no-fail-fast)
+else
+    runner=(cargo test --workspace --no-fail-fast)
+fi
+scripts/with-postgres.sh "${runner[@]}"
+cargo test --workspace --doc
