@@ -12,8 +12,6 @@ pub enum ClientError {
     Api {
         /// HTTP status.
         status: StatusCode,
-        /// Machine-readable code.
-        code: String,
         /// Field at fault.
         field: Option<String>,
         /// Message.
@@ -81,11 +79,6 @@ impl Client {
         Self { token: Some(token.to_owned()), ..self.clone() }
     }
 
-    /// The server's base URL.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// GET a JSON resource.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call::<(), T>(Method::GET, path, None).await
@@ -99,12 +92,6 @@ impl Client {
     /// DELETE a resource.
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call::<(), T>(Method::DELETE, path, None).await
-    }
-
-    /// GET a text resource.
-    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
-        let resp = self.send::<()>(Method::GET, path, None).await?;
-        resp.text().await.map_err(|e| ClientError::Transport(e.to_string()))
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
@@ -148,7 +135,6 @@ impl Client {
         let err = &body["error"];
         Err(ClientError::Api {
             status,
-            code: err["code"].as_str().unwrap_or("unknown").to_owned(),
             field: err["field"].as_str().map(str::to_owned),
             message: err["message"].as_str().unwrap_or_else(|| status.canonical_reason().unwrap_or("error")).to_owned(),
             request_id: err["request_id"].as_str().map(str::to_owned).or(request_id),

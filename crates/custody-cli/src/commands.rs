@@ -27,11 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(cmd) => policy(cmd, json),
         Command::Digest { file } => {
             let (d, n) = crate::digest::sha256_file(&file, json)?;
-            if json {
-                output::json(&json!({ "digest": d, "size_bytes": n }))
-            } else {
-                Ok(println!("{d}  {n} bytes  {}", file.display()))
-            }
+            show(json, &json!({ "digest": d, "size_bytes": n }), || println!("{d}  {n} bytes  {}", file.display()))
         }
         Command::Completions { .. } => Ok(()),
         command => {
@@ -125,7 +121,10 @@ fn policy(cmd: PolicyCmd, json: bool) -> anyhow::Result<()> {
                 Err(Exit(crate::exit::FAILURE).into())
             }
         },
-        PolicyCmd::Schema => Ok(print!("{}", custody_policy::PolicyEngine::schema_text())),
+        PolicyCmd::Schema => {
+            print!("{}", custody_policy::PolicyEngine::schema_text());
+            Ok(())
+        }
         PolicyCmd::Export { dir } => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
             for (name, text) in custody_policy::PolicyEngine::builtin_files() {

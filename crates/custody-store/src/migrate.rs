@@ -15,7 +15,7 @@ const MIGRATIONS: &[Migration] =
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps replicas starting together
 /// from migrating at once.
-const MIGRATION_LOCK: i64 = 0x6375_7374_6f64_79;
+const MIGRATION_LOCK: i64 = 0x0063_7573_746f_6479;
 
 pub(crate) async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {
     if backend == Backend::Postgres {

@@ -74,7 +74,7 @@ impl Store {
                 draft.resource = ResourceRef::new("token", token.id);
                 draft.details = serde_json::json!({
                     "name": token.name, "principal": token.principal, "scope": token.grant.scope,
-                    "role": token.grant.role, "expires_at": token.expires_at.map(|t| micros(t)),
+                    "role": token.grant.role, "expires_at": token.expires_at.map(micros),
                 });
                 Ok(token)
             })

@@ -17,10 +17,13 @@ struct Job {
     reply: oneshot::Sender<Result<(Erased, AuditEvent), StoreError>>,
 }
 
+/// What stops the writer task, and the task to wait for.
+type Running = (oneshot::Sender<()>, tokio::task::JoinHandle<()>);
+
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
-    shutdown: std::sync::Arc<tokio::sync::Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>>,
+    shutdown: std::sync::Arc<tokio::sync::Mutex<Option<Running>>>,
 }
 
 impl Writer {
@@ -133,14 +136,14 @@ async fn run_batch(
     drafts: &mut [AuditDraft],
 ) -> Result<(Vec<JobResult>, Vec<AuditEvent>), StoreError> {
     let mut conn = pool.acquire().await?;
-    crate::exec(&mut *conn, backend.begin_write()).await?;
+    crate::exec(&mut conn, backend.begin_write()).await?;
     let result = async {
         let mut results = Vec::with_capacity(ops.len());
         for (op, draft) in ops.into_iter().zip(drafts.iter_mut()) {
-            crate::exec(&mut *conn, "SAVEPOINT w").await?;
+            crate::exec(&mut conn, "SAVEPOINT w").await?;
             match op(&mut conn, draft).await {
                 Ok(v) => {
-                    crate::exec(&mut *conn, "RELEASE SAVEPOINT w").await?;
+                    crate::exec(&mut conn, "RELEASE SAVEPOINT w").await?;
                     results.push(JobResult::Done(v));
                 }
                 Err(e) => {
@@ -153,13 +156,13 @@ async fn run_batch(
             }
         }
         let events = insert_events(backend, &mut conn, drafts).await?;
-        crate::exec(&mut *conn, "COMMIT").await?;
+        crate::exec(&mut conn, "COMMIT").await?;
         Ok::<_, StoreError>((results, events))
     }
     .await;
     if result.is_err() {
         // The connection may be mid-transaction; roll back, and drop it if even that fails.
-        if crate::exec(&mut *conn, "ROLLBACK").await.is_err() {
+        if crate::exec(&mut conn, "ROLLBACK").await.is_err() {
             conn.detach();
         }
     }

@@ -1,4 +1,5 @@
 //! The store's behaviour, run against every backend (SQLite, and PostgreSQL under scripts/test.sh).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use custody_core::*;
 use custody_store::{AuditQuery, DatasetQuery, Store, StoreError, StoreOptions, testing};

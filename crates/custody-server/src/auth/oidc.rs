@@ -76,7 +76,7 @@ impl OidcVerifier {
             }
         }
         let mut cache = self.keys.write().await;
-        if cache.set.find(kid).is_none() && !cache.fetched.is_some_and(|t| t.elapsed() < MIN_REFETCH) {
+        if cache.set.find(kid).is_none() && cache.fetched.is_none_or(|t| t.elapsed() >= MIN_REFETCH) {
             cache.fetched = Some(Instant::now());
             cache.set = self.fetch().await?;
         }

@@ -158,7 +158,7 @@ async fn bad_input_is_refused_and_audited() {
             let last = events.iter().rev().find(|e| e["action"] != "audit.read").unwrap();
             assert_eq!(last["outcome"], "rejected", "{}: {last}", case.name);
             assert_eq!(last["actor"], "dora");
-            assert!(events.len() >= before + i + 1);
+            assert!(events.len() > before + i);
         }
         let list = s.get(&ds, "/api/v1/projects/p/datasets").await;
         assert_eq!(list.body.as_array().unwrap().len(), 1, "nothing was written: {:?}", list.body);

@@ -7,3 +7,4 @@ mod common;
 mod lifecycle;
 mod oidc;
 mod routes;
+mod tls;

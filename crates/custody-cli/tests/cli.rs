@@ -1,0 +1,193 @@
+//! The `custody` binary end to end: exit codes, offline commands, a real `custody serve`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+fn custody() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_custody"));
+    c.env_remove("CUSTODY_TOKEN").env_remove("CUSTODY_SERVER").env_remove("CUSTODY_TOKEN_FILE");
+    c
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().unwrap();
+    (status.code().unwrap_or(-1), String::from_utf8(stdout).unwrap(), String::from_utf8(stderr).unwrap())
+}
+
+#[test]
+fn policy_check_reports_the_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    let (code, out, _) = run(custody().args(["policy", "export"]).arg(&policies));
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = run(custody().args(["policy", "check"]).arg(&policies));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("policies valid"), "{out}");
+    std::fs::write(
+        policies.join("zz-broken.cedar"),
+        "permit(principal, action, resource)\nwhen { resource.nonsense };\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(custody().args(["policy", "check"]).arg(&policies));
+    assert_eq!(code, 1);
+    assert!(err.contains("zz-broken.cedar:2:"), "{err}");
+    std::fs::write(policies.join("zz-broken.cedar"), "permitt(principal, action, resource);").unwrap();
+    let (code, _, err) = run(custody().args(["policy", "check"]).arg(&policies));
+    assert_eq!(code, 1);
+    assert!(err.contains("zz-broken.cedar:1:1"), "{err}");
+    let (code, _, _) = run(custody().args(["policy", "check", "/nonexistent"]));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn digest_and_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("abc");
+    std::fs::write(&f, "abc").unwrap();
+    let (code, out, _) = run(custody().arg("--json").arg("digest").arg(&f));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["digest"], "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(v["size_bytes"], 3);
+    let (code, _, err) = run(custody().arg("digest").arg(dir.path().join("missing")));
+    assert_eq!(code, 1);
+    assert!(err.contains("missing"), "{err}");
+    let (code, out, _) = run(custody().args(["completions", "bash"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("custody"));
+    let (code, _, _) = run(custody().arg("no-such-command"));
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn demo_runs() {
+    let (code, out, err) = run(custody().args(["--json", "demo"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    assert!(v["steps"].as_array().unwrap().len() >= 10);
+}
+
+struct Served {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+fn serve(data: &Path) -> Served {
+    let mut child = custody()
+        .arg("serve")
+        .env("CUSTODY_DATA_DIR", data)
+        .env("CUSTODY_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let export = lines
+        .find_map(|l| l.ok().filter(|l| l.contains("export CUSTODY_SERVER=")))
+        .expect("serve prints the URL and token");
+    let mut url = String::new();
+    let mut token = String::new();
+    for part in export.split_whitespace() {
+        if let Some(u) = part.strip_prefix("CUSTODY_SERVER=") {
+            url = u.to_owned();
+        }
+        if let Some(t) = part.strip_prefix("CUSTODY_TOKEN=") {
+            token = t.to_owned();
+        }
+    }
+    Served { child, url, token }
+}
+
+#[test]
+fn exit_codes_against_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = serve(&data);
+    let with = |token: &str| {
+        let mut c = custody();
+        c.env("CUSTODY_SERVER", &s.url).env("CUSTODY_TOKEN", token);
+        c
+    };
+    let mode = std::fs::metadata(&data).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.permissions().mode() & 0o777, 0o700, "the data directory is private");
+    }
+    let (code, out, err) = run(with(&s.token).args(["project", "create", "demo"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(run(with(&s.token).args(["project", "create", "demo"])).0, 6, "conflict");
+    assert_eq!(run(with(&s.token).args(["project", "get", "nope"])).0, 5, "not found");
+    let register = [
+        "dataset",
+        "register",
+        "demo",
+        "Bad",
+        "--licence",
+        "x",
+        "--source",
+        "s3://x",
+        "--classification",
+        "public",
+        "--region",
+        "eu-west-1",
+        "--retention",
+        "30d",
+    ];
+    let (code, _, err) = run(with(&s.token).args(register));
+    assert_eq!(code, 7, "{err}");
+    assert!(err.contains("name"), "{err}");
+    assert_eq!(run(with("cust_nope").args(["whoami"])).0, 3, "unauthenticated");
+    let (code, out, _) = run(with(&s.token).args([
+        "--json",
+        "token",
+        "create",
+        "--name",
+        "v",
+        "--principal",
+        "vic",
+        "--project",
+        "demo",
+        "--role",
+        "viewer",
+    ]));
+    assert_eq!(code, 0);
+    let viewer = serde_json::from_str::<serde_json::Value>(&out).unwrap()["secret"].as_str().unwrap().to_owned();
+    let mut ok = register;
+    ok[3] = "ok";
+    assert_eq!(run(with(&viewer).args(ok)).0, 4, "forbidden");
+    assert_eq!(run(with(&s.token).args(ok)).0, 0);
+    let (code, out, _) = run(with(&viewer).args(["dataset", "list", "demo"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("ok") && out.contains("public"), "{out}");
+    assert_eq!(run(custody().args(["whoami"])).0, 1, "no credentials");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", s.token)).unwrap();
+    assert_eq!(run(custody().env("CUSTODY_SERVER", &s.url).arg("--token-file").arg(&token_file).arg("whoami")).0, 0);
+
+    // A graceful stop, then nothing answers: exit 8.
+    Command::new("kill").arg("-TERM").arg(s.child.id().to_string()).status().unwrap();
+    assert!(s.child.wait().unwrap().success(), "SIGTERM stops the server cleanly");
+    assert_eq!(run(with(&s.token).args(["whoami"])).0, 8, "unreachable");
+
+    // Restart on the same data directory: no new admin token, data kept.
+    let mut again = custody()
+        .arg("serve")
+        .env("CUSTODY_DATA_DIR", &data)
+        .env("CUSTODY_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err_lines = BufReader::new(again.stderr.take().unwrap()).lines();
+    let listening = err_lines.find_map(|l| l.ok().filter(|l| l.contains("custody listening"))).unwrap();
+    assert!(!listening.contains("cust_"), "logs never contain tokens: {listening}");
+    again.kill().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut again.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(!out.contains("cust_"), "the admin token is printed only on the first start");
+}
