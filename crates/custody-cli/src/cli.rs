@@ -10,9 +10,12 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// The server to talk to.
-    #[arg(long, global = true, env = "CUSTODY_SERVER", default_value = "http://127.0.0.1:7070")]
-    pub server: String,
+    /// The server to talk to [default: from the config file, else http://127.0.0.1:7070].
+    #[arg(long, global = true, env = "CUSTODY_SERVER")]
+    pub server: Option<String>,
+    /// The CLI's configuration file [default: $XDG_CONFIG_HOME/custody/cli.toml].
+    #[arg(long = "cli-config", global = true, env = "CUSTODY_CLI_CONFIG")]
+    pub cli_config: Option<PathBuf>,
     /// A file holding the API token (the token itself is read from CUSTODY_TOKEN).
     #[arg(long, global = true, env = "CUSTODY_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,

@@ -31,10 +31,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Completions { .. } => Ok(()),
         command => {
-            let client = connect(&cli.server, cli.token_file.as_deref(), cli.ca_cert.as_deref())?;
+            let file = CliConfig::load(cli.cli_config.as_deref())?;
+            let server = cli.server.or(file.server).unwrap_or_else(|| "http://127.0.0.1:7070".into());
+            let token_file = cli.token_file.or(file.token_file);
+            let ca_cert = cli.ca_cert.or(file.ca_cert);
+            let client = connect(&server, token_file.as_deref(), ca_cert.as_deref())?;
             api(command, &client, json).await
         }
     }
+}
+
+/// The CLI's own settings file; options and variables take precedence over it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CliConfig {
+    /// The server URL.
+    server: Option<String>,
+    /// A file holding the API token.
+    token_file: Option<std::path::PathBuf>,
+    /// A PEM CA certificate to trust.
+    ca_cert: Option<std::path::PathBuf>,
+}
+
+impl CliConfig {
+    /// Reads `path`, or the default location when it exists; a missing default is no error.
+    fn load(path: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => match default_cli_config() {
+                Some(p) => (p, false),
+                None => return Ok(Self::default()),
+            },
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("reading `{}`", path.display())),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading `{}`", path.display())),
+        }
+    }
+}
+
+fn default_cli_config() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))?;
+    Some(base.join("custody").join("cli.toml"))
 }
 
 fn connect(server: &str, token_file: Option<&std::path::Path>, ca: Option<&std::path::Path>) -> anyhow::Result<Client> {

@@ -7,7 +7,10 @@ use std::process::{Child, Command, Output, Stdio};
 
 fn custody() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_custody"));
-    c.env_remove("CUSTODY_TOKEN").env_remove("CUSTODY_SERVER").env_remove("CUSTODY_TOKEN_FILE");
+    c.env_remove("CUSTODY_TOKEN")
+        .env_remove("CUSTODY_SERVER")
+        .env_remove("CUSTODY_TOKEN_FILE")
+        .env("XDG_CONFIG_HOME", "/nonexistent");
     c
 }
 
@@ -168,6 +171,16 @@ fn exit_codes_against_a_server() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{}\n", s.token)).unwrap();
     assert_eq!(run(custody().env("CUSTODY_SERVER", &s.url).arg("--token-file").arg(&token_file).arg("whoami")).0, 0);
+    let cli_config = dir.path().join("cli.toml");
+    std::fs::write(&cli_config, format!("server = \"{}\"\ntoken_file = \"{}\"\n", s.url, token_file.display()))
+        .unwrap();
+    assert_eq!(
+        run(custody().arg("--cli-config").arg(&cli_config).arg("whoami")).0,
+        0,
+        "settings from the CLI config file"
+    );
+    std::fs::write(&cli_config, "colour = 1\n").unwrap();
+    assert_eq!(run(custody().arg("--cli-config").arg(&cli_config).arg("whoami")).0, 1, "unknown keys are refused");
 
     // A graceful stop, then nothing answers: exit 8.
     Command::new("kill").arg("-TERM").arg(s.child.id().to_string()).status().unwrap();
