@@ -79,13 +79,14 @@ struct Served {
     token: String,
 }
 
-fn serve(data: &Path) -> Served {
+fn serve(data: &Path, log: &Path) -> Served {
     let mut child = custody()
         .arg("serve")
         .env("CUSTODY_DATA_DIR", data)
         .env("CUSTODY_BIND", "127.0.0.1:0")
+        .env("CUSTODY_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -109,7 +110,8 @@ fn serve(data: &Path) -> Served {
 fn exit_codes_against_a_server() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut s = serve(&data);
+    let log = dir.path().join("server.log");
+    let mut s = serve(&data, &log);
     let with = |token: &str| {
         let mut c = custody();
         c.env("CUSTODY_SERVER", &s.url).env("CUSTODY_TOKEN", token);
@@ -186,6 +188,13 @@ fn exit_codes_against_a_server() {
     Command::new("kill").arg("-TERM").arg(s.child.id().to_string()).status().unwrap();
     assert!(s.child.wait().unwrap().success(), "SIGTERM stops the server cleanly");
     assert_eq!(run(with(&s.token).args(["whoami"])).0, 8, "unreachable");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("request") && logged.contains("/api/v1/projects"), "requests are logged: {logged}");
+    for secret in [&s.token, &viewer] {
+        let tail = &secret[secret.len() - 20..];
+        assert!(!logged.contains(tail), "a token secret reached the log");
+    }
+    assert!(!logged.contains("authorization"), "headers are not logged");
 
     // Restart on the same data directory: no new admin token, data kept.
     let mut again = custody()
