@@ -40,25 +40,7 @@ impl fmt::Display for Sha256Digest {
     }
 }
 
-impl TryFrom<String> for Sha256Digest {
-    type Error = CoreError;
-    fn try_from(s: String) -> Result<Self, CoreError> {
-        Self::parse(&s)
-    }
-}
-
-impl From<Sha256Digest> for String {
-    fn from(d: Sha256Digest) -> String {
-        d.to_string()
-    }
-}
-
-impl std::str::FromStr for Sha256Digest {
-    type Err = CoreError;
-    fn from_str(s: &str) -> Result<Self, CoreError> {
-        Self::parse(s)
-    }
-}
+crate::string_conversions!(Sha256Digest, Sha256Digest::parse);
 
 #[cfg(test)]
 mod tests {

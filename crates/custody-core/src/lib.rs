@@ -31,6 +31,33 @@ macro_rules! string_schema {
     };
 }
 
+/// Implements `TryFrom<String>`, `FromStr` and `Into<String>` for a type that serialises as
+/// a validated string, through its parser and its `Display`.
+macro_rules! string_conversions {
+    ($ty:ty, $parse:path) => {
+        impl TryFrom<String> for $ty {
+            type Error = $crate::CoreError;
+            fn try_from(s: String) -> Result<Self, $crate::CoreError> {
+                $parse(&s)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                v.to_string()
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $crate::CoreError;
+            fn from_str(s: &str) -> Result<Self, $crate::CoreError> {
+                $parse(s)
+            }
+        }
+    };
+}
+pub(crate) use string_conversions;
+
 mod action;
 mod approval;
 mod audit;

@@ -52,29 +52,9 @@ pub(crate) fn truncate(s: &str, n: usize) -> &str {
     }
 }
 
-impl TryFrom<String> for Name {
-    type Error = CoreError;
-    fn try_from(s: String) -> Result<Self, CoreError> {
-        Name::new(&s)
-    }
-}
-
-impl From<Name> for String {
-    fn from(n: Name) -> String {
-        n.0
-    }
-}
-
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for Name {
-    type Err = CoreError;
-    fn from_str(s: &str) -> Result<Self, CoreError> {
-        Name::new(s)
     }
 }
 
@@ -107,24 +87,15 @@ impl VersionLabel {
     }
 }
 
-impl TryFrom<String> for VersionLabel {
-    type Error = CoreError;
-    fn try_from(s: String) -> Result<Self, CoreError> {
-        VersionLabel::new(&s)
-    }
-}
-
-impl From<VersionLabel> for String {
-    fn from(n: VersionLabel) -> String {
-        n.0
-    }
-}
-
 impl fmt::Display for VersionLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
+
+crate::string_conversions!(Name, Name::new);
+
+crate::string_conversions!(VersionLabel, VersionLabel::new);
 
 #[cfg(test)]
 mod tests {

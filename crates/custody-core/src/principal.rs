@@ -92,26 +92,6 @@ impl fmt::Display for ProjectScope {
     }
 }
 
-impl std::str::FromStr for ProjectScope {
-    type Err = CoreError;
-    fn from_str(s: &str) -> Result<Self, CoreError> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for ProjectScope {
-    type Error = CoreError;
-    fn try_from(s: String) -> Result<Self, CoreError> {
-        Self::parse(&s)
-    }
-}
-
-impl From<ProjectScope> for String {
-    fn from(s: ProjectScope) -> String {
-        s.to_string()
-    }
-}
-
 /// A role held in a scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Grant {
@@ -209,3 +189,5 @@ pub struct ApiToken {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<crate::Timestamp>,
 }
+
+crate::string_conversions!(ProjectScope, ProjectScope::parse);

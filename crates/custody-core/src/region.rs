@@ -32,31 +32,13 @@ impl Region {
     }
 }
 
-impl TryFrom<String> for Region {
-    type Error = CoreError;
-    fn try_from(s: String) -> Result<Self, CoreError> {
-        Region::new(&s)
-    }
-}
-
-impl From<Region> for String {
-    fn from(r: Region) -> String {
-        r.0
-    }
-}
-
-impl std::str::FromStr for Region {
-    type Err = CoreError;
-    fn from_str(s: &str) -> Result<Self, CoreError> {
-        Region::new(s)
-    }
-}
-
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
+
+crate::string_conversions!(Region, Region::new);
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,9 @@ impl RetentionPeriod {
     /// Parses `90d`, `6w` or `7y`.
     pub fn parse(s: &str) -> Result<Self, CoreError> {
         let err = || CoreError::invalid("retention", format!("`{s}` is not a period such as `90d`, `6w` or `7y`"));
+        if !s.is_ascii() {
+            return Err(err());
+        }
         let (num, unit) = s.split_at(s.len().checked_sub(1).ok_or_else(err)?);
         if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || num.len() > 6 {
             return Err(err());
@@ -48,33 +51,15 @@ impl RetentionPeriod {
     }
 }
 
-impl TryFrom<String> for RetentionPeriod {
-    type Error = CoreError;
-    fn try_from(s: String) -> Result<Self, CoreError> {
-        Self::parse(&s)
-    }
-}
-
-impl From<RetentionPeriod> for String {
-    fn from(r: RetentionPeriod) -> String {
-        r.to_string()
-    }
-}
-
 impl fmt::Display for RetentionPeriod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}d", self.days)
     }
 }
 
-impl std::str::FromStr for RetentionPeriod {
-    type Err = CoreError;
-    fn from_str(s: &str) -> Result<Self, CoreError> {
-        Self::parse(s)
-    }
-}
-
 crate::string_schema!(RetentionPeriod, "a period: `<n>d`, `<n>w` or `<n>y`", "365d");
+
+crate::string_conversions!(RetentionPeriod, RetentionPeriod::parse);
 
 #[cfg(test)]
 mod tests {
@@ -86,7 +71,7 @@ mod tests {
         assert_eq!(RetentionPeriod::parse("90d").unwrap().days(), 90);
         assert_eq!(RetentionPeriod::parse("6w").unwrap().days(), 42);
         assert_eq!(RetentionPeriod::parse("7y").unwrap().days(), 2555);
-        for bad in ["", "d", "0d", "101y", "-1d", "1.5y", "12", "12m", " 1d", "99999999999d"] {
+        for bad in ["", "d", "0d", "101y", "-1d", "1.5y", "12", "12m", " 1d", "99999999999d", "1é", "é"] {
             assert!(RetentionPeriod::parse(bad).is_err(), "{bad}");
         }
     }
