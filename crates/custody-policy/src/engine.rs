@@ -1,8 +1,8 @@
 use crate::entities::Vocabulary;
 use crate::error::{PolicyDiagnostic, PolicyError};
 use crate::request::{AuthzDecision, AuthzRequest};
-use cedar_policy::{Authorizer, PolicyId, PolicySet, Schema, ValidationMode, Validator};
-use custody_core::Decision;
+use cedar_policy::{ActionConstraint, Authorizer, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use custody_core::{Action, Decision};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -32,7 +32,11 @@ pub struct PolicyEngine {
 
 #[derive(Debug)]
 struct Inner {
-    policies: PolicySet,
+    /// For each action (in the order of [`Action::ALL`]), the policies whose action scope
+    /// admits it. A policy whose scope excludes an action can never apply to it (the schema
+    /// declares no action groups), so deciding with this subset gives the same answer as
+    /// with the whole set, only faster.
+    by_action: Vec<PolicySet>,
     authorizer: Authorizer,
     vocabulary: Vocabulary,
     hash: String,
@@ -92,8 +96,8 @@ impl PolicyEngine {
 
     fn from_sources(sources: Vec<Source>) -> Result<Self, PolicyError> {
         let (schema, _warnings) =
-            Schema::from_cedarschema_str(SCHEMA).map_err(|e| PolicyError::Schema { message: e.to_string() })?;
-        let vocabulary = Vocabulary::new().map_err(|message| PolicyError::Schema { message })?;
+            Schema::from_cedarschema_str(SCHEMA).map_err(|e| PolicyError::Internal { message: e.to_string() })?;
+        let vocabulary = Vocabulary::new().map_err(|message| PolicyError::Internal { message })?;
         let validator = Validator::new(schema);
 
         let mut policies = PolicySet::new();
@@ -121,9 +125,27 @@ impl PolicyEngine {
             return Err(PolicyError::Invalid { errors });
         }
         let count = policies.num_of_policies();
+        let by_action = Action::ALL
+            .iter()
+            .map(|&action| {
+                let uid = vocabulary.action_uid(action).map_err(|message| PolicyError::Internal { message })?;
+                let mut subset = PolicySet::new();
+                for policy in policies.policies() {
+                    let applies = match policy.action_constraint() {
+                        ActionConstraint::Any => true,
+                        ActionConstraint::Eq(a) => a == uid,
+                        ActionConstraint::In(list) => list.contains(&uid),
+                    };
+                    if applies {
+                        subset.add(policy.clone()).map_err(|e| PolicyError::Internal { message: e.to_string() })?;
+                    }
+                }
+                Ok(subset)
+            })
+            .collect::<Result<Vec<_>, PolicyError>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
-                policies,
+                by_action,
                 authorizer: Authorizer::new(),
                 vocabulary,
                 hash: hex::encode(hash.finish().as_ref()),
@@ -169,7 +191,16 @@ impl PolicyEngine {
                 };
             }
         };
-        let response = inner.authorizer.is_authorized(&request, &inner.policies, &entities);
+        let Some(policies) = Action::ALL.iter().position(|a| *a == req.action).and_then(|i| inner.by_action.get(i))
+        else {
+            return AuthzDecision {
+                decision: Decision::Deny,
+                determining_policies: Vec::new(),
+                errors: vec![format!("action `{}` is unknown to the policy engine", req.action)],
+                policy_hash: inner.hash.clone(),
+            };
+        };
+        let response = inner.authorizer.is_authorized(&request, policies, &entities);
         let diagnostics = response.diagnostics();
         let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
         // Cedar skips a policy whose evaluation fails, even a `forbid`; we deny instead.

@@ -28,10 +28,11 @@ pub enum PolicyError {
         /// The problems, in file order.
         errors: Vec<PolicyDiagnostic>,
     },
-    /// The built-in schema does not parse. This is a bug in Custody, not in the policies.
-    #[error("the built-in Cedar schema is invalid: {message}")]
-    Schema {
-        /// Cedar's message.
+    /// The built-in schema or the engine's own vocabulary is broken. This is a bug in
+    /// Custody, not in the policies.
+    #[error("internal error in the policy engine: {message}")]
+    Internal {
+        /// What went wrong.
         message: String,
     },
 }

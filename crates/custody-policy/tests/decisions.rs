@@ -588,6 +588,32 @@ fn policies_without_id_are_named_after_their_file() {
 }
 
 #[test]
+fn an_evaluation_error_denies() {
+    // `context.time * 10^10` overflows for any date after 1970-04-26.
+    let tmp = copy_of(&[&builtin_dir()]);
+    std::fs::write(
+        tmp.path().join("overflow.cedar"),
+        "@id(\"overflowing-forbid\")\nforbid (principal, action == Custody::Action::\"project.read\", resource)\nwhen { context.time * 10000000000 < 0 };\n",
+    )
+    .unwrap();
+    let engine = PolicyEngine::from_dir(tmp.path()).unwrap();
+    let p = who(&["fraud:viewer"]);
+    let resource = project("fraud");
+    let context = ctx();
+    let d = engine.authorize(&AuthzRequest {
+        principal: &p,
+        action: Action::ProjectRead,
+        resource: &resource,
+        context: &context,
+    });
+    // Cedar alone would skip the erroring forbid and allow; the engine denies.
+    assert_eq!(d.decision, Decision::Deny, "{d:?}");
+    assert!(d.determining_policies.is_empty(), "{d:?}");
+    assert_eq!(d.errors.len(), 1, "{d:?}");
+    assert!(d.errors[0].contains("overflowing-forbid"), "{}", d.errors[0]);
+}
+
+#[test]
 fn empty_or_missing_directory_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     assert!(matches!(PolicyEngine::from_dir(tmp.path()), Err(PolicyError::Empty { .. })));

@@ -88,7 +88,10 @@ async fn api_writes(db: &TestDb, a: &Args) -> (f64, Duration, Duration) {
                 let body = json!({ "label": format!("v{i}"), "digest": format!("sha256:{}", hex::encode(digest)), "size_bytes": i });
                 let t = Instant::now();
                 let resp = http.post(format!("{base}/api/v1/datasets/{}/versions", datasets[i % datasets.len()])).bearer_auth(&token).json(&body).send().await.unwrap();
-                assert_eq!(resp.status(), 201);
+                let status = resp.status();
+                if status != 201 {
+                    panic!("{status}: {}", resp.text().await.unwrap_or_default());
+                }
                 lat.push(t.elapsed());
             }
         }));
@@ -153,6 +156,12 @@ async fn raw_commits(db: &TestDb, a: &Args) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    if let Ok(filter) = std::env::var("CUSTODY_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let a = args();
     println!("api_writes: {} requests, {} concurrent clients", a.requests, a.concurrency);
     let mut backends = vec![testing::sqlite()];

@@ -25,6 +25,7 @@ impl Store {
     ) -> Result<(Approval, AuditEvent), StoreError> {
         let backend = self.backend;
         self.write(draft, move |conn, draft| {
+            let (reason, ticket, requested_by) = (reason.clone(), ticket.clone(), requested_by.clone());
             Box::pin(async move {
                 let d = dataset_by_id(conn, backend, dataset_id, true).await?;
                 if to >= d.classification {
@@ -90,6 +91,7 @@ impl Store {
     ) -> Result<(Approval, AuditEvent), StoreError> {
         let backend = self.backend;
         self.write(draft, move |conn, draft| {
+            let (decided_by, comment) = (decided_by.clone(), comment.clone());
             Box::pin(async move {
                 let sql = format!("{APPROVAL_SELECT} WHERE a.id = $1{}", backend.for_update().replace("UPDATE", "UPDATE OF a"));
                 let mut a = sqlx::query(&sql)

@@ -6,6 +6,9 @@ use custody_core::{AuditDraft, AuditEvent, Name, RequestId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
+/// Rows per multi-row INSERT: 12 parameters each stays far below both databases' limits.
+const INSERT_CHUNK: usize = 100;
+
 /// Reserves the next gapless range of sequence numbers for `drafts` and inserts them. Runs
 /// inside the batch transaction, after every write of the batch.
 pub(crate) async fn insert_events(
@@ -23,27 +26,8 @@ pub(crate) async fn insert_events(
     let time = rows::from_micros("time", time_micros)?;
     let mut events = Vec::with_capacity(drafts.len());
     for (i, d) in drafts.iter().enumerate() {
-        let seq = next_seq + i as i64;
-        sqlx::query(
-            "INSERT INTO audit_events (seq, time, actor, action, resource, project, region, decision, \
-             policy_hash, request_id, outcome, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(seq)
-        .bind(time_micros)
-        .bind(&d.actor)
-        .bind(d.action.as_str())
-        .bind(&d.resource.0)
-        .bind(d.project.as_ref().map(|p| p.as_str().to_owned()))
-        .bind(d.region.as_ref().map(|r| r.as_str().to_owned()))
-        .bind(d.decision.as_str())
-        .bind(&d.policy_hash)
-        .bind(d.request_id.to_string())
-        .bind(d.outcome.as_str())
-        .bind(rows::to_json("details", &d.details)?)
-        .execute(&mut *conn)
-        .await?;
         events.push(AuditEvent {
-            seq: seq as u64,
+            seq: (next_seq + i as i64) as u64,
             time,
             actor: d.actor.clone(),
             action: d.action,
@@ -56,6 +40,39 @@ pub(crate) async fn insert_events(
             outcome: d.outcome,
             details: d.details.clone(),
         });
+    }
+    // Multi-row inserts: one round trip per chunk instead of per record.
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (seq, time, actor, action, resource, project, region, decision, \
+             policy_hash, request_id, outcome, details) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 12;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            sql.push_str(&(1..=12).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(","));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(e.seq as i64)
+                .bind(time_micros)
+                .bind(e.actor.clone())
+                .bind(e.action.as_str())
+                .bind(e.resource.0.clone())
+                .bind(e.project.as_ref().map(|p| p.as_str().to_owned()))
+                .bind(e.region.as_ref().map(|r| r.as_str().to_owned()))
+                .bind(e.decision.as_str())
+                .bind(e.policy_hash.clone())
+                .bind(e.request_id.to_string())
+                .bind(e.outcome.as_str())
+                .bind(rows::to_json("details", &e.details)?);
+        }
+        q.execute(&mut *conn).await?;
     }
     sqlx::query("UPDATE audit_head SET next_seq = $1, last_time = $2 WHERE id = 1")
         .bind(next_seq + drafts.len() as i64)

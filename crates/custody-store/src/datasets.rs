@@ -40,6 +40,7 @@ impl Store {
         new.validate()?;
         let (project_id, project_name) = (project.id, project.name.clone());
         self.write(draft, move |conn, draft| {
+            let (project_name, new, created_by) = (project_name.clone(), new.clone(), created_by.clone());
             Box::pin(async move {
                 let exists = sqlx::query("SELECT 1 FROM datasets WHERE project_id = $1 AND name = $2")
                     .bind(project_id.to_string())
@@ -148,25 +149,12 @@ impl Store {
         created_by: String,
     ) -> Result<(DatasetVersion, AuditEvent), StoreError> {
         new.validate()?;
-        let backend = self.backend;
         self.write(draft, move |conn, draft| {
+            let (new, created_by) = (new.clone(), created_by.clone());
             Box::pin(async move {
-                // Locks the dataset row so concurrent versions of one dataset serialise.
-                dataset_by_id(conn, backend, dataset_id, true).await?;
-                let clash = sqlx::query("SELECT label, digest FROM dataset_versions WHERE dataset_id = $1 AND (label = $2 OR digest = $3)")
-                    .bind(dataset_id.to_string())
-                    .bind(new.label.as_str())
-                    .bind(new.digest.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                if let Some(row) = clash {
-                    let label: String = row.try_get("label")?;
-                    return Err(if label == new.label.as_str() {
-                        StoreError::conflict("label", format!("version `{label}` exists"))
-                    } else {
-                        StoreError::conflict("digest", format!("`{}` is already version `{label}`", new.digest))
-                    });
-                }
+                // No lookups and no row lock on the happy path: the foreign key proves the
+                // dataset exists and the unique indexes on (dataset, label) and (dataset,
+                // digest) decide between concurrent versions. Only a refusal looks further.
                 let v = DatasetVersion {
                     id: DatasetVersionId::new(),
                     dataset_id,
@@ -177,9 +165,9 @@ impl Store {
                     created_by,
                     created_at: custody_core::now(),
                 };
-                sqlx::query(
+                let inserted = sqlx::query(
                     "INSERT INTO dataset_versions (id, dataset_id, label, digest, size_bytes, location, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
                 )
                 .bind(v.id.to_string())
                 .bind(dataset_id.to_string())
@@ -190,7 +178,14 @@ impl Store {
                 .bind(&v.created_by)
                 .bind(micros(v.created_at))
                 .execute(&mut *conn)
-                .await?;
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::not_found("dataset", dataset_id),
+                    _ => StoreError::from(e),
+                })?;
+                if inserted.rows_affected() == 0 {
+                    return Err(version_conflict(conn, dataset_id, &v).await);
+                }
                 draft.details = serde_json::json!({ "version_id": v.id, "label": v.label, "digest": v.digest, "size_bytes": v.size_bytes });
                 Ok(v)
             })
@@ -219,6 +214,7 @@ impl Store {
     ) -> Result<(Dataset, AuditEvent), StoreError> {
         let backend = self.backend;
         self.write(draft, move |conn, draft| {
+            let by = by.clone();
             Box::pin(async move {
                 let d = dataset_by_id(conn, backend, dataset_id, true).await?;
                 if to <= d.classification {
@@ -249,6 +245,7 @@ impl Store {
     ) -> Result<((), AuditEvent), StoreError> {
         let backend = self.backend;
         self.write(draft, move |conn, draft| {
+            let (principal, by) = (principal.clone(), by.clone());
             Box::pin(async move {
                 dataset_by_id(conn, backend, dataset_id, true).await?;
                 draft.details = serde_json::json!({ "principal": principal });
@@ -266,6 +263,7 @@ impl Store {
         principal: String,
     ) -> Result<((), AuditEvent), StoreError> {
         self.write(draft, move |conn, draft| {
+            let principal = principal.clone();
             Box::pin(async move {
                 draft.details = serde_json::json!({ "principal": principal });
                 let done = sqlx::query("DELETE FROM dataset_access WHERE dataset_id = $1 AND principal = $2")
@@ -291,6 +289,27 @@ impl Store {
             .iter()
             .map(|r| rows::parsed(r, "dataset_id"))
             .collect()
+    }
+}
+
+/// Explains why a version was not inserted: which of label and digest the dataset has.
+async fn version_conflict(conn: &mut AnyConnection, id: DatasetId, v: &DatasetVersion) -> StoreError {
+    let clash = sqlx::query("SELECT label FROM dataset_versions WHERE dataset_id = $1 AND (label = $2 OR digest = $3)")
+        .bind(id.to_string())
+        .bind(v.label.as_str())
+        .bind(v.digest.to_string())
+        .fetch_optional(&mut *conn)
+        .await;
+    match clash {
+        Ok(Some(row)) => match row.try_get::<String, _>("label") {
+            Ok(label) if label == v.label.as_str() => {
+                StoreError::conflict("label", format!("version `{label}` exists"))
+            }
+            Ok(label) => StoreError::conflict("digest", format!("`{}` is already version `{label}`", v.digest)),
+            Err(e) => e.into(),
+        },
+        Ok(None) => StoreError::conflict("label", "a concurrent write added the same label or digest"),
+        Err(e) => e.into(),
     }
 }
 

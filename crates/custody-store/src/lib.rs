@@ -52,13 +52,15 @@ pub struct StoreOptions {
     pub max_read_connections: u32,
     /// The most writes one transaction carries.
     pub max_batch: usize,
+    /// Writer tasks (and write connections) on PostgreSQL; SQLite always has one.
+    pub postgres_writers: usize,
     /// How long to wait for a connection before failing.
     pub acquire_timeout: Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_read_connections: 8, max_batch: 512, acquire_timeout: Duration::from_secs(10) }
+        Self { max_read_connections: 8, max_batch: 512, postgres_writers: 4, acquire_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -84,13 +86,18 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let read = pool_options(backend, options.max_read_connections, &options).connect(url).await?;
-        // SQLite allows one writer at a time; PostgreSQL serialises batches on `audit_head`.
-        let write_pool = pool_options(backend, 1, &options).connect(url).await?;
+        // SQLite allows one writer at a time; PostgreSQL serialises only the end of each batch
+        // on `audit_head`.
+        let writers = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => options.postgres_writers.max(1),
+        };
+        let write_pool = pool_options(backend, writers as u32, &options).connect(url).await?;
         {
             let mut conn = write_pool.acquire().await?;
             migrate::run(backend, &mut conn).await?;
         }
-        let writer = Writer::start(backend, write_pool, options.max_batch);
+        let writer = Writer::start(backend, write_pool, options.max_batch, writers);
         Ok(Self { backend, read, writer })
     }
 
@@ -110,6 +117,11 @@ impl Store {
 
     /// Runs `op` in the next group-commit batch and records `draft` in the same transaction.
     ///
+    /// `op` may run more than once: when PostgreSQL picks it as a deadlock or serialization
+    /// victim (several writers or replicas touching the same rows), its savepoint is rolled
+    /// back and it runs again, so it must derive everything from its captures and the
+    /// database.
+    ///
     /// On success the audit record's outcome is the draft's; when `op` fails its changes are
     /// rolled back and the audit record is kept with outcome `rejected` (domain errors) or
     /// `error` (database errors) and the reason in `details.error`. The closure may enrich the
@@ -117,8 +129,9 @@ impl Store {
     pub async fn write<T, F>(&self, draft: AuditDraft, op: F) -> Result<(T, AuditEvent), StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
+        F: for<'c> Fn(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
+            + Sync
             + 'static,
     {
         self.writer.submit(draft, op).await
@@ -126,7 +139,7 @@ impl Store {
 
     /// Records an audit event that changes nothing else (a refusal, a read of sensitive data).
     pub async fn record(&self, draft: AuditDraft) -> Result<AuditEvent, StoreError> {
-        self.write(draft, |_, _| Box::pin(async { Ok(()) })).await.map(|((), event)| event)
+        self.writer.record(draft).await
     }
 
     /// Stops accepting writes and waits until the batches in flight are committed.

@@ -13,6 +13,7 @@ impl Store {
         created_by: String,
     ) -> Result<(Project, AuditEvent), StoreError> {
         self.write(draft, move |conn, draft| {
+            let (new, created_by) = (new.clone(), created_by.clone());
             Box::pin(async move {
                 if project_by_name(&mut *conn, &new.name).await?.is_some() {
                     return Err(StoreError::conflict("name", format!("a project named `{}` exists", new.name)));

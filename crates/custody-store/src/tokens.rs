@@ -41,6 +41,7 @@ impl Store {
     /// Stores a new token.
     pub async fn create_token(&self, draft: AuditDraft, new: NewToken) -> Result<(ApiToken, AuditEvent), StoreError> {
         self.write(draft, move |conn, draft| {
+            let new = new.clone();
             Box::pin(async move {
                 let token = ApiToken {
                     id: new.id,

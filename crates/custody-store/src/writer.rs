@@ -4,34 +4,51 @@ use crate::{Backend, BoxFuture, StoreError, audit::insert_events};
 use custody_core::{AuditDraft, AuditEvent, Outcome};
 use sqlx::{AnyConnection, AnyPool};
 use std::any::Any;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 type Erased = Box<dyn Any + Send>;
-type Op = Box<
-    dyn for<'c> FnOnce(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<Erased, StoreError>> + Send,
+type OpFn = Box<
+    dyn for<'c> Fn(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<Erased, StoreError>>
+        + Send
+        + Sync,
 >;
+
+/// How often a write chosen as a deadlock or serialization victim is run again.
+const MAX_RETRIES: usize = 8;
 
 struct Job {
     draft: AuditDraft,
-    op: Op,
+    /// `None` for an audit record that changes nothing else: it needs no savepoint.
+    op: Option<OpFn>,
     reply: oneshot::Sender<Result<(Erased, AuditEvent), StoreError>>,
 }
 
-/// What stops the writer task, and the task to wait for.
-type Running = (oneshot::Sender<()>, tokio::task::JoinHandle<()>);
+/// The worker tasks, and what tells them to stop.
+struct Running {
+    stop: watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
 
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
-    shutdown: std::sync::Arc<tokio::sync::Mutex<Option<Running>>>,
+    running: Arc<Mutex<Option<Running>>>,
 }
 
 impl Writer {
-    pub(crate) fn start(backend: Backend, pool: AnyPool, max_batch: usize) -> Self {
-        let (queue, rx) = mpsc::channel(max_batch.max(1) * 4);
-        let (stop, stopped) = oneshot::channel();
-        let handle = tokio::spawn(run(backend, pool, rx, stopped, max_batch.max(1)));
-        Self { queue, shutdown: std::sync::Arc::new(tokio::sync::Mutex::new(Some((stop, handle)))) }
+    /// Starts `workers` tasks taking batches from one queue. SQLite has one writer at a time,
+    /// so one worker; on PostgreSQL several batches run their writes side by side and only
+    /// the short final step (sequencing, audit insert, commit) takes turns on `audit_head`.
+    pub(crate) fn start(backend: Backend, pool: AnyPool, max_batch: usize, workers: usize) -> Self {
+        let max_batch = max_batch.max(1);
+        let (queue, rx) = mpsc::channel(max_batch * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        let (stop, stopped) = watch::channel(false);
+        let workers = (0..workers.max(1))
+            .map(|_| tokio::spawn(work(backend, pool.clone(), rx.clone(), stopped.clone(), max_batch)))
+            .collect();
+        Self { queue, running: Arc::new(Mutex::new(Some(Running { stop, workers }))) }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -41,47 +58,66 @@ impl Writer {
     pub(crate) async fn submit<T, F>(&self, draft: AuditDraft, op: F) -> Result<(T, AuditEvent), StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
+        F: for<'c> Fn(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
+            + Sync
             + 'static,
     {
-        let op: Op = Box::new(move |conn, draft| {
+        let op: OpFn = Box::new(move |conn, draft| {
             let fut = op(conn, draft);
             Box::pin(async move { fut.await.map(|v| Box::new(v) as Erased) })
         });
-        let (reply, answer) = oneshot::channel();
-        self.queue.send(Job { draft, op, reply }).await.map_err(|_| StoreError::WriterStopped)?;
-        let (value, event) = answer.await.map_err(|_| StoreError::WriterStopped)??;
+        let (value, event) = self.enqueue(draft, Some(op)).await?;
         let value = value
             .downcast::<T>()
             .map_err(|_| StoreError::Corrupt { what: "write result", reason: "type mismatch".into() })?;
         Ok((*value, event))
     }
 
-    /// Stops taking writes, commits those already queued, and waits for the writer to end.
+    /// Queues an audit record that changes nothing else.
+    pub(crate) async fn record(&self, draft: AuditDraft) -> Result<AuditEvent, StoreError> {
+        self.enqueue(draft, None).await.map(|(_, event)| event)
+    }
+
+    async fn enqueue(&self, draft: AuditDraft, op: Option<OpFn>) -> Result<(Erased, AuditEvent), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Job { draft, op, reply }).await.map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Stops taking writes, commits those already queued, and waits for the workers to end.
     pub(crate) async fn close(&self) {
-        if let Some((stop, handle)) = self.shutdown.lock().await.take() {
-            let _ = stop.send(());
-            let _ = handle.await;
+        if let Some(running) = self.running.lock().await.take() {
+            let _ = running.stop.send(true);
+            for w in running.workers {
+                let _ = w.await;
+            }
         }
     }
 }
 
-async fn run(
+async fn work(
     backend: Backend,
     pool: AnyPool,
-    mut rx: mpsc::Receiver<Job>,
-    mut stopped: oneshot::Receiver<()>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    mut stopped: watch::Receiver<bool>,
     max_batch: usize,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     loop {
-        tokio::select! {
-            n = rx.recv_many(&mut batch, max_batch) => {
-                if n == 0 { break; }
-                commit_batch(backend, &pool, std::mem::take(&mut batch)).await;
+        let received = {
+            let mut rx = rx.lock().await;
+            tokio::select! {
+                n = rx.recv_many(&mut batch, max_batch) => Some(n),
+                _ = stopped.wait_for(|s| *s) => None,
             }
-            _ = &mut stopped => {
+        };
+        match received {
+            Some(0) => break,
+            Some(_) => commit_batch(backend, &pool, std::mem::take(&mut batch)).await,
+            None => {
+                // Stopping: refuse new writes, then drain what was queued before.
+                let mut rx = rx.lock().await;
                 rx.close();
                 while rx.recv_many(&mut batch, max_batch).await > 0 {
                     commit_batch(backend, &pool, std::mem::take(&mut batch)).await;
@@ -90,7 +126,6 @@ async fn run(
             }
         }
     }
-    pool.close().await;
 }
 
 enum JobResult {
@@ -101,7 +136,7 @@ enum JobResult {
 async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
     let mut drafts = Vec::with_capacity(jobs.len());
     let mut replies = Vec::with_capacity(jobs.len());
-    let mut ops = Vec::with_capacity(jobs.len());
+    let mut ops: Vec<Option<OpFn>> = Vec::with_capacity(jobs.len());
     for job in jobs {
         drafts.push(job.draft);
         replies.push(job.reply);
@@ -132,7 +167,7 @@ async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
 async fn run_batch(
     backend: Backend,
     pool: &AnyPool,
-    ops: Vec<Op>,
+    ops: Vec<Option<OpFn>>,
     drafts: &mut [AuditDraft],
 ) -> Result<(Vec<JobResult>, Vec<AuditEvent>), StoreError> {
     let mut conn = pool.acquire().await?;
@@ -140,18 +175,33 @@ async fn run_batch(
     let result = async {
         let mut results = Vec::with_capacity(ops.len());
         for (op, draft) in ops.into_iter().zip(drafts.iter_mut()) {
-            crate::exec(&mut conn, "SAVEPOINT w").await?;
-            match op(&mut conn, draft).await {
-                Ok(v) => {
-                    crate::exec(&mut conn, "RELEASE SAVEPOINT w").await?;
-                    results.push(JobResult::Done(v));
-                }
-                Err(e) => {
-                    crate::exec(&mut conn, "ROLLBACK TO SAVEPOINT w").await?;
-                    crate::exec(&mut conn, "RELEASE SAVEPOINT w").await?;
-                    draft.outcome = if e.is_caller_error() { Outcome::Rejected } else { Outcome::Error };
-                    set_error_detail(draft, &e);
-                    results.push(JobResult::Failed(e));
+            let Some(op) = op else {
+                results.push(JobResult::Done(Box::new(())));
+                continue;
+            };
+            let mut attempt = 0;
+            loop {
+                crate::exec(&mut conn, "SAVEPOINT w").await?;
+                match op(&mut conn, draft).await {
+                    Ok(v) => {
+                        crate::exec(&mut conn, "RELEASE SAVEPOINT w").await?;
+                        results.push(JobResult::Done(v));
+                        break;
+                    }
+                    Err(e) => {
+                        // Rolling back to the savepoint also releases the locks taken after it.
+                        crate::exec(&mut conn, "ROLLBACK TO SAVEPOINT w").await?;
+                        crate::exec(&mut conn, "RELEASE SAVEPOINT w").await?;
+                        if is_retryable(&e) && attempt < MAX_RETRIES {
+                            attempt += 1;
+                            tracing::debug!(attempt, error = %e, "write lost a lock race; running it again");
+                            continue;
+                        }
+                        draft.outcome = if e.is_caller_error() { Outcome::Rejected } else { Outcome::Error };
+                        set_error_detail(draft, &e);
+                        results.push(JobResult::Failed(e));
+                        break;
+                    }
                 }
             }
         }
@@ -167,6 +217,17 @@ async fn run_batch(
         }
     }
     result
+}
+
+/// PostgreSQL's deadlock, serialization and lock-timeout failures: the write did nothing
+/// wrong and succeeds when run again.
+fn is_retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03"))
+        }
+        _ => false,
+    }
 }
 
 fn set_error_detail(draft: &mut AuditDraft, e: &StoreError) {
