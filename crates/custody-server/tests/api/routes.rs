@@ -72,3 +72,28 @@ async fn metrics_and_health() {
     assert!(!text.contains(&s.admin), "metrics never contain tokens");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_server_validates_its_policy_directory_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for (name, text) in custody_policy::PolicyEngine::builtin_files() {
+        std::fs::write(policies.join(name), text).unwrap();
+    }
+    let config = |db: &custody_store::testing::TestDb| custody_server::Config {
+        data_dir: dir.path().join("data"),
+        database_url: Some(db.url.clone()),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        policy_dir: Some(policies.clone()),
+        ..custody_server::Config::default()
+    };
+    let db = custody_store::testing::sqlite();
+    let ok = custody_server::start(config(&db)).await.unwrap();
+    ok.shutdown().await;
+    std::fs::write(policies.join("zz.cedar"), "permit(principal, action, resource) when { resource.colour == 1 };")
+        .unwrap();
+    let err = custody_server::start(config(&db)).await.err().expect("invalid policies refuse the start");
+    let text = err.to_string();
+    assert!(text.contains("zz.cedar:1:"), "{text}");
+}
