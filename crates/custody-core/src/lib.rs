@@ -66,6 +66,7 @@ mod dataset;
 mod digest;
 mod error;
 mod ids;
+mod model;
 mod name;
 mod principal;
 mod project;
@@ -81,6 +82,7 @@ pub use dataset::{Dataset, DatasetVersion, NewDataset, NewDatasetVersion, UseLis
 pub use digest::Sha256Digest;
 pub use error::CoreError;
 pub use ids::{ApprovalId, DatasetId, DatasetVersionId, ProjectId, RequestId, TokenId};
+pub use model::{CommitId, Deployment, DeploymentId, ModelVersion, ModelVersionId, Run, RunId, Stage};
 pub use name::{Name, VersionLabel};
 pub use principal::{ApiToken, Grant, Principal, PrincipalKind, ProjectScope, Role};
 pub use project::{NewProject, Project};
