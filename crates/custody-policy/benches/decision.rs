@@ -203,7 +203,7 @@ type PeerError = Box<dyn std::error::Error>;
 impl Peer {
     fn new() -> Result<Self, PeerError> {
         let text: String = PolicyEngine::builtin_files().iter().map(|(_, text)| format!("{text}\n")).collect();
-        let name = |n: &str| EntityTypeName::from_str(n);
+        let name = |n: &str| EntityTypeName::from_str(n).map_err(Box::new);
         Ok(Self {
             policies: PolicySet::from_str(&text)?,
             schema: Schema::from_cedarschema_str(PolicyEngine::schema_text())?.0,
