@@ -1,0 +1,48 @@
+//! The tamper-evident audit log of Custody.
+//!
+//! This crate holds the Merkle tree core of the log, as specified by
+//! [RFC 6962 §2.1](https://www.rfc-editor.org/rfc/rfc6962#section-2.1) (building trees and
+//! proofs) and [RFC 9162 §2.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1) (verifying
+//! them). All hashes are SHA-256 ([`Hash`](tyalias@Hash)), with domain separation between leaves and nodes.
+//!
+//! - [`leaf_hash`] and [`node_hash`]: the two hash functions of the tree; [`EMPTY_ROOT`] is the
+//!   root of the empty tree.
+//! - [`root`]: the Merkle Tree Hash (MTH) of a list of leaf hashes.
+//! - [`inclusion_proof`] / [`verify_inclusion`]: prove and check that a leaf sits at an index of
+//!   a tree of a given size.
+//! - [`consistency_proof`] / [`verify_consistency`]: prove and check that a tree of an older size
+//!   is a prefix of a tree of a newer size (the log is append-only).
+//! - [`MerkleFrontier`]: appends leaves keeping only O(log n) hashes, and yields the same root.
+//! - [`hash_from_slice`]: turns untrusted bytes (for example decoded from a checkpoint or proof)
+//!   into a [`Hash`](tyalias@Hash), refusing anything that is not exactly 32 bytes.
+//!
+//! Verification failures are reported as [`ProofError`]; no function of this crate panics.
+//!
+//! # Example
+//!
+//! ```
+//! use custody_audit::{consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion};
+//!
+//! # fn main() -> Result<(), custody_audit::ProofError> {
+//! let leaves: Vec<_> = ["a", "b", "c", "d", "e"].iter().map(|s| leaf_hash(s.as_bytes())).collect();
+//! let new_root = root(&leaves);
+//!
+//! // Leaf 2 ("c") is in the tree of size 5.
+//! let proof = inclusion_proof(&leaves, 2)?;
+//! verify_inclusion(&leaf_hash(b"c"), 2, 5, &proof, &new_root)?;
+//! assert!(verify_inclusion(&leaf_hash(b"x"), 2, 5, &proof, &new_root).is_err());
+//!
+//! // The tree of size 3 is a prefix of the tree of size 5.
+//! let old_root = root(&leaves[..3]);
+//! let proof = consistency_proof(&leaves, 3)?;
+//! verify_consistency(3, 5, &old_root, &new_root, &proof)?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod merkle;
+
+pub use merkle::{
+    EMPTY_ROOT, HASH_LEN, Hash, MerkleFrontier, ProofError, consistency_proof, hash_from_slice, hash_to_hex,
+    inclusion_proof, leaf_hash, node_hash, root, verify_consistency, verify_inclusion,
+};

@@ -1,0 +1,166 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! Property tests: generated proofs verify, tampered ones do not, and the frontier agrees with
+//! `root`.
+
+use custody_audit::{
+    EMPTY_ROOT, Hash, MerkleFrontier, ProofError, consistency_proof, inclusion_proof, leaf_hash, node_hash, root,
+    verify_consistency, verify_inclusion,
+};
+use proptest::prelude::*;
+
+fn leaves_strategy() -> impl Strategy<Value = Vec<Hash>> {
+    prop::collection::vec(any::<[u8; 32]>(), 1..300)
+}
+
+fn flip(hash: &Hash, bit: usize) -> Hash {
+    let mut h = *hash;
+    h[(bit / 8) % 32] ^= 1 << (bit % 8);
+    h
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn every_inclusion_and_consistency_proof_verifies(leaves in leaves_strategy()) {
+        let n = leaves.len();
+        let r = root(&leaves);
+        for i in 0..n {
+            let proof = inclusion_proof(&leaves, i as u64).unwrap();
+            prop_assert_eq!(verify_inclusion(&leaves[i], i as u64, n as u64, &proof, &r), Ok(()));
+        }
+        for m in 1..=n {
+            let proof = consistency_proof(&leaves, m as u64).unwrap();
+            prop_assert_eq!(verify_consistency(m as u64, n as u64, &root(&leaves[..m]), &r, &proof), Ok(()));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn frontier_matches_root(leaves in prop::collection::vec(any::<[u8; 32]>(), 0..300)) {
+        let mut frontier = MerkleFrontier::new();
+        prop_assert_eq!(frontier.root(), EMPTY_ROOT);
+        for (i, leaf) in leaves.iter().enumerate() {
+            frontier.push(*leaf);
+            prop_assert_eq!(frontier.len(), i as u64 + 1);
+            prop_assert_eq!(frontier.nodes().len(), (i + 1).count_ones() as usize);
+            prop_assert_eq!(frontier.root(), root(&leaves[..=i]));
+        }
+    }
+
+    #[test]
+    fn tampered_inclusion_fails(leaves in leaves_strategy(), index in any::<prop::sample::Index>(), bit in 0usize..256) {
+        let n = leaves.len();
+        let i = index.index(n);
+        let r = root(&leaves);
+        let proof = inclusion_proof(&leaves, i as u64).unwrap();
+        let (i64_, n64) = (i as u64, n as u64);
+
+        // Any bit of any proof element.
+        for k in 0..proof.len() {
+            let mut bad = proof.clone();
+            bad[k] = flip(&bad[k], bit);
+            prop_assert!(verify_inclusion(&leaves[i], i64_, n64, &bad, &r).is_err());
+        }
+        // The root, the leaf.
+        prop_assert_eq!(verify_inclusion(&leaves[i], i64_, n64, &proof, &flip(&r, bit)), Err(ProofError::RootMismatch));
+        prop_assert!(verify_inclusion(&flip(&leaves[i], bit), i64_, n64, &proof, &r).is_err());
+        // Another index in the same tree.
+        for j in [i.wrapping_sub(1), i + 1, i ^ 2, n] {
+            if j != i && j <= n {
+                prop_assert!(verify_inclusion(&leaves[i], j as u64, n64, &proof, &r).is_err(), "index {j}");
+            }
+        }
+        // Another tree size, against that tree's own root and against this root.
+        for m in [i + 1, n - 1, n + 1, n / 2, n * 2] {
+            if m != n && m > i {
+                let other_root = if m <= n { root(&leaves[..m]) } else { node_hash(&r, &r) };
+                prop_assert!(verify_inclusion(&leaves[i], i64_, m as u64, &proof, &other_root).is_err(), "size {m}");
+            }
+        }
+        // A proof element removed or added.
+        if !proof.is_empty() {
+            prop_assert!(verify_inclusion(&leaves[i], i64_, n64, &proof[1..], &r).is_err());
+        }
+        let mut longer = proof.clone();
+        longer.push(r);
+        prop_assert!(verify_inclusion(&leaves[i], i64_, n64, &longer, &r).is_err());
+    }
+
+    #[test]
+    fn tampered_consistency_fails(leaves in leaves_strategy(), old in any::<prop::sample::Index>(), bit in 0usize..256) {
+        let n = leaves.len();
+        let m = old.index(n) + 1;
+        let new_root = root(&leaves);
+        let old_root = root(&leaves[..m]);
+        let proof = consistency_proof(&leaves, m as u64).unwrap();
+        let (m64, n64) = (m as u64, n as u64);
+
+        for k in 0..proof.len() {
+            let mut bad = proof.clone();
+            bad[k] = flip(&bad[k], bit);
+            prop_assert!(verify_consistency(m64, n64, &old_root, &new_root, &bad).is_err(), "element {k}");
+        }
+        prop_assert!(verify_consistency(m64, n64, &flip(&old_root, bit), &new_root, &proof).is_err());
+        prop_assert!(verify_consistency(m64, n64, &old_root, &flip(&new_root, bit), &proof).is_err());
+        // Other old sizes, each with its own (genuine) root.
+        for other in [m - 1, m + 1, m / 2, m * 2] {
+            if other != m && (1..=n).contains(&other) {
+                let other_root = root(&leaves[..other]);
+                prop_assert!(
+                    verify_consistency(other as u64, n64, &other_root, &new_root, &proof).is_err(),
+                    "old size {other}"
+                );
+            }
+        }
+        // Other new sizes, each with its own (genuine) root.
+        for other in [n - 1, n / 2, m] {
+            if other != n && other >= m {
+                let other_root = root(&leaves[..other]);
+                prop_assert!(
+                    verify_consistency(m64, other as u64, &old_root, &other_root, &proof).is_err(),
+                    "new size {other}"
+                );
+            }
+        }
+        prop_assert_eq!(verify_consistency(0, n64, &EMPTY_ROOT, &new_root, &proof), Err(ProofError::EmptyOldTree));
+        prop_assert_eq!(
+            verify_consistency(n64 + 1, n64, &old_root, &new_root, &proof),
+            Err(ProofError::SizeOrder { old: n64 + 1, new: n64 })
+        );
+    }
+}
+
+#[test]
+fn errors_of_generation() {
+    let leaves: Vec<Hash> = (0u8..5).map(|i| leaf_hash(&[i])).collect();
+    assert_eq!(inclusion_proof(&leaves, 5), Err(ProofError::IndexOutOfRange { index: 5, size: 5 }));
+    assert_eq!(inclusion_proof(&[], 0), Err(ProofError::IndexOutOfRange { index: 0, size: 0 }));
+    assert_eq!(consistency_proof(&leaves, 0), Err(ProofError::EmptyOldTree));
+    assert_eq!(consistency_proof(&leaves, 6), Err(ProofError::SizeOrder { old: 6, new: 5 }));
+    assert_eq!(consistency_proof(&leaves, 5), Ok(vec![]));
+    assert_eq!(inclusion_proof(&leaves[..1], 0), Ok(vec![]));
+}
+
+#[test]
+fn errors_of_verification() {
+    let leaves: Vec<Hash> = (0u8..5).map(|i| leaf_hash(&[i])).collect();
+    let r = root(&leaves);
+    assert_eq!(verify_inclusion(&leaves[0], 0, 5, &[], &r), Err(ProofError::WrongProofLength { expected: 3, got: 0 }));
+    assert_eq!(verify_inclusion(&leaves[0], 5, 5, &[], &r), Err(ProofError::IndexOutOfRange { index: 5, size: 5 }));
+    assert_eq!(verify_consistency(5, 5, &r, &r, &[]), Ok(()));
+    assert_eq!(verify_consistency(5, 5, &r, &r, &[r]), Err(ProofError::WrongProofLength { expected: 0, got: 1 }));
+    assert_eq!(verify_consistency(5, 5, &r, &leaves[0], &[]), Err(ProofError::RootMismatch));
+    assert_eq!(verify_consistency(0, 0, &EMPTY_ROOT, &EMPTY_ROOT, &[]), Err(ProofError::EmptyOldTree));
+    // Huge sizes do not overflow or panic.
+    assert!(verify_inclusion(&leaves[0], u64::MAX - 1, u64::MAX, &[r; 64], &r).is_err());
+    assert!(verify_consistency(u64::MAX - 1, u64::MAX, &r, &r, &[r; 64]).is_err());
+    assert!(verify_consistency(1 << 63, u64::MAX, &r, &r, &[r; 64]).is_err());
+    assert_eq!(
+        ProofError::WrongProofLength { expected: 3, got: 0 }.to_string(),
+        "wrong proof length: expected 3 hashes, got 0"
+    );
+}
