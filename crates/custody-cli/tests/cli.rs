@@ -209,6 +209,7 @@ fn exit_codes_against_a_server() {
     let listening = err_lines.find_map(|l| l.ok().filter(|l| l.contains("custody listening"))).unwrap();
     assert!(!listening.contains("cust_"), "logs never contain tokens: {listening}");
     again.kill().unwrap();
+    again.wait().unwrap();
     let mut out = String::new();
     std::io::Read::read_to_string(&mut again.stdout.take().unwrap(), &mut out).unwrap();
     assert!(!out.contains("cust_"), "the admin token is printed only on the first start");

@@ -5,7 +5,14 @@
 //!
 //! SQLite always; PostgreSQL when CUSTODY_TEST_PG_URL names a server (scripts/with-postgres.sh
 //! starts one). Prints one line per backend and measurement, and the ratio.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 use custody_store::testing::{self, TestDb};
 use serde_json::json;
