@@ -18,6 +18,14 @@
 //!
 //! Verification failures are reported as [`ProofError`]; no function of this crate panics.
 //!
+//! It also holds the signed formats of the log, after [C2SP](https://c2sp.org):
+//!
+//! - [`note`]: [signed notes](https://c2sp.org/signed-note) with Ed25519 keys: [`Signer`],
+//!   [`Verifier`] (parsed from a verifier key string), [`Note`] (strict parsing, byte-exact
+//!   formatting), [`sign`] and [`verify`]; errors are [`NoteError`].
+//! - [`checkpoint`]: [tlog checkpoints](https://c2sp.org/tlog-checkpoint), the signed tree heads
+//!   of the log: [`Checkpoint`], with errors [`CheckpointError`].
+//!
 //! # Example
 //!
 //! ```
@@ -39,10 +47,32 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Signing and opening a checkpoint:
+//!
+//! ```
+//! use custody_audit::{Checkpoint, Signer, leaf_hash, root};
+//!
+//! # fn main() -> Result<(), custody_audit::CheckpointError> {
+//! let signer = Signer::generate("example.com/log")?;
+//! let leaves: Vec<_> = ["a", "b"].iter().map(|s| leaf_hash(s.as_bytes())).collect();
+//! let checkpoint = Checkpoint::new("example.com/log", 2, root(&leaves))?;
+//! let signed = checkpoint.sign(&[&signer])?.to_string();
+//!
+//! let verifier = custody_audit::Verifier::parse(&signer.verifier_key())?;
+//! assert_eq!(Checkpoint::open(&signed, &[verifier])?, checkpoint);
+//! # Ok(())
+//! # }
+//! ```
 
+pub mod checkpoint;
 pub mod merkle;
+pub mod note;
+
+pub use checkpoint::{Checkpoint, CheckpointError};
 
 pub use merkle::{
     EMPTY_ROOT, HASH_LEN, Hash, MerkleFrontier, ProofError, consistency_proof, hash_from_slice, hash_to_hex,
     inclusion_proof, leaf_hash, node_hash, root, verify_consistency, verify_inclusion,
 };
+pub use note::{MAX_SIGNATURES, Note, NoteError, NoteSignature, Signer, Verifier, ed25519_key_id, open, sign, verify};
