@@ -182,6 +182,22 @@ impl Ctx {
         }
     }
 
+    /// Passes on what a lookup found; a lookup refused for the caller's input (malformed id,
+    /// no such thing) is recorded as a refusal of `action` and answered 4xx.
+    pub(crate) async fn found<T>(
+        &self,
+        action: Action,
+        looked_up: Result<T, custody_store::StoreError>,
+    ) -> Result<T, ApiError> {
+        match looked_up {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_caller_error() => {
+                Err(self.refuse(self.unevaluated(action, &ResourceFacts::Platform), e.into()).await)
+            }
+            Err(e) => Err(self.store_error(e)),
+        }
+    }
+
     /// Maps a store error to the response; the store already recorded the audit event.
     pub(crate) fn store_error(&self, e: custody_store::StoreError) -> ApiError {
         ApiError::from(e).with_request(self.request_id)

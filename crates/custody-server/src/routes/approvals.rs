@@ -12,17 +12,11 @@ fn facts(a: &Approval) -> ResourceFacts {
 }
 
 async fn load(ctx: &Ctx, action: Action, id: &str) -> Result<Approval, ApiError> {
-    let result = match ApprovalId::parse(id) {
+    let looked_up = match ApprovalId::parse(id) {
         Ok(id) => ctx.store().approval(id).await,
         Err(e) => Err(custody_store::StoreError::Invalid(e)),
     };
-    match result {
-        Ok(a) => Ok(a),
-        Err(e) if e.is_caller_error() => {
-            Err(ctx.refuse(ctx.unevaluated(action, &ResourceFacts::Platform), e.into()).await)
-        }
-        Err(e) => Err(ctx.store_error(e)),
-    }
+    ctx.found(action, looked_up).await
 }
 
 /// Filter for listing approvals.

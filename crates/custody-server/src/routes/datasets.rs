@@ -23,18 +23,11 @@ pub(crate) fn facts(d: &Dataset) -> ResourceFacts {
 
 /// Resolves a dataset id from a path; an invalid or unknown id is refused and recorded.
 async fn load(ctx: &Ctx, action: Action, id: &str) -> Result<Dataset, ApiError> {
-    let parsed = DatasetId::parse(id);
-    let result = match parsed {
+    let looked_up = match DatasetId::parse(id) {
         Ok(id) => ctx.store().dataset(id).await,
         Err(e) => Err(custody_store::StoreError::Invalid(e)),
     };
-    match result {
-        Ok(d) => Ok(d),
-        Err(e) if e.is_caller_error() => {
-            Err(ctx.refuse(ctx.unevaluated(action, &ResourceFacts::Platform), e.into()).await)
-        }
-        Err(e) => Err(ctx.store_error(e)),
-    }
+    ctx.found(action, looked_up).await
 }
 
 /// Register a dataset in a project.
