@@ -68,6 +68,7 @@
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod record;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 
@@ -76,3 +77,4 @@ pub use merkle::{
     inclusion_proof, leaf_hash, node_hash, root, verify_consistency, verify_inclusion,
 };
 pub use note::{MAX_SIGNATURES, Note, NoteError, NoteSignature, Signer, Verifier, ed25519_key_id, open, sign, verify};
+pub use record::{RECORD_FORMAT_VERSION, RecordFields};

@@ -358,6 +358,17 @@ impl MerkleFrontier {
         self.size = self.size.saturating_add(1);
     }
 
+    /// A frontier restored from its stored parts: `size` leaves and one node per set bit of
+    /// `size`, largest subtree first (as [`MerkleFrontier::nodes`] returns them).
+    pub fn from_parts(size: u64, nodes: Vec<Hash>) -> Result<Self, ProofError> {
+        let expected = u64::from(size.count_ones());
+        let got = nodes.len() as u64;
+        if got != expected {
+            return Err(ProofError::WrongProofLength { expected, got });
+        }
+        Ok(Self { size, nodes })
+    }
+
     /// The number of leaves pushed.
     pub fn len(&self) -> u64 {
         self.size

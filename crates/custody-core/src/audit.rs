@@ -123,4 +123,7 @@ pub struct AuditEvent {
     pub outcome: Outcome,
     /// Event-specific facts.
     pub details: serde_json::Value,
+    /// Hex SHA-256 Merkle leaf hash of the record's canonical serialization (see
+    /// `custody_audit::RecordFields`).
+    pub leaf_hash: String,
 }

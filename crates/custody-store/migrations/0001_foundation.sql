@@ -89,12 +89,17 @@ CREATE INDEX api_tokens_scope ON api_tokens (scope);
 -- The audit log. `audit_head` is the single row that hands out sequence numbers: a batch
 -- reserves its range by updating it inside the batch's transaction, so numbers are gapless
 -- and totally ordered even with several servers on one PostgreSQL database.
+-- It also holds the Merkle frontier of the log (the roots of the perfect subtrees, hex,
+-- comma-separated, largest first) and the root over all `next_seq` records.
 CREATE TABLE audit_head (
     id        BIGINT PRIMARY KEY CHECK (id = 1),
     next_seq  BIGINT NOT NULL,
-    last_time BIGINT NOT NULL
+    last_time BIGINT NOT NULL,
+    frontier  TEXT NOT NULL,
+    root      TEXT NOT NULL
 );
-INSERT INTO audit_head (id, next_seq, last_time) VALUES (1, 0, 0);
+INSERT INTO audit_head (id, next_seq, last_time, frontier, root)
+VALUES (1, 0, 0, '', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 
 CREATE TABLE audit_events (
     seq         BIGINT PRIMARY KEY,
@@ -108,7 +113,8 @@ CREATE TABLE audit_events (
     policy_hash TEXT NOT NULL,
     request_id  TEXT NOT NULL,
     outcome     TEXT NOT NULL,
-    details     TEXT NOT NULL
+    details     TEXT NOT NULL,
+    leaf_hash   TEXT NOT NULL
 );
 CREATE INDEX audit_events_time ON audit_events (time);
 CREATE INDEX audit_events_actor ON audit_events (actor, seq);

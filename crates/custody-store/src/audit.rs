@@ -2,12 +2,29 @@
 
 use crate::rows::{self, micros};
 use crate::{Backend, Store, StoreError};
+use custody_audit::{MerkleFrontier, RecordFields, hash_from_slice};
 use custody_core::{AuditDraft, AuditEvent, Name, RequestId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-/// Rows per multi-row INSERT: 12 parameters each stays far below both databases' limits.
+/// Rows per multi-row INSERT: 13 parameters each stays far below both databases' limits.
 const INSERT_CHUNK: usize = 100;
+const COLUMNS: usize = 13;
+
+/// The Merkle frontier stored in the audit head, for a log of `size` records.
+fn load_frontier(head: &AnyRow, size: i64) -> Result<MerkleFrontier, StoreError> {
+    let text = rows::text(head, "frontier")?;
+    let corrupt = |reason: String| StoreError::Corrupt { what: "audit frontier", reason };
+    let nodes = text
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|h| {
+            let bytes = hex::decode(h).map_err(|e| corrupt(e.to_string()))?;
+            hash_from_slice(&bytes).map_err(|e| corrupt(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    MerkleFrontier::from_parts(size as u64, nodes).map_err(|e| corrupt(e.to_string()))
+}
 
 /// Reserves the next gapless range of sequence numbers for `drafts` and inserts them. Runs
 /// inside the batch transaction, after every write of the batch.
@@ -24,10 +41,31 @@ pub(crate) async fn insert_events(
     // Times never go backwards along the sequence, even if the clock does.
     let time_micros = micros(custody_core::now()).max(rows::int(&head, "last_time")?);
     let time = rows::from_micros("time", time_micros)?;
+    let mut frontier = load_frontier(&head, next_seq)?;
     let mut events = Vec::with_capacity(drafts.len());
+    let mut details_texts = Vec::with_capacity(drafts.len());
     for (i, d) in drafts.iter().enumerate() {
+        let seq = next_seq + i as i64;
+        let details = rows::to_json("details", &d.details)?;
+        let request_id = d.request_id.to_string();
+        let leaf = RecordFields {
+            seq: seq as u64,
+            time_micros,
+            actor: &d.actor,
+            action: d.action.as_str(),
+            resource: &d.resource.0,
+            project: d.project.as_ref().map(|p| p.as_str()),
+            region: d.region.as_ref().map(|r| r.as_str()),
+            decision: d.decision.as_str(),
+            policy_hash: &d.policy_hash,
+            request_id: &request_id,
+            outcome: d.outcome.as_str(),
+            details: &details,
+        }
+        .leaf_hash();
+        frontier.push(leaf);
         events.push(AuditEvent {
-            seq: (next_seq + i as i64) as u64,
+            seq: seq as u64,
             time,
             actor: d.actor.clone(),
             action: d.action,
@@ -39,25 +77,27 @@ pub(crate) async fn insert_events(
             request_id: d.request_id,
             outcome: d.outcome,
             details: d.details.clone(),
+            leaf_hash: hex::encode(leaf),
         });
+        details_texts.push(details);
     }
     // Multi-row inserts: one round trip per chunk instead of per record.
-    for chunk in events.chunks(INSERT_CHUNK) {
+    for (chunk, texts) in events.chunks(INSERT_CHUNK).zip(details_texts.chunks(INSERT_CHUNK)) {
         let mut sql = String::from(
             "INSERT INTO audit_events (seq, time, actor, action, resource, project, region, decision, \
-             policy_hash, request_id, outcome, details) VALUES ",
+             policy_hash, request_id, outcome, details, leaf_hash) VALUES ",
         );
         for i in 0..chunk.len() {
-            let b = i * 12;
+            let b = i * COLUMNS;
             if i > 0 {
                 sql.push(',');
             }
             sql.push('(');
-            sql.push_str(&(1..=12).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(","));
+            sql.push_str(&(1..=COLUMNS).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(","));
             sql.push(')');
         }
         let mut q = sqlx::query(&sql);
-        for e in chunk {
+        for (e, details) in chunk.iter().zip(texts) {
             q = q
                 .bind(e.seq as i64)
                 .bind(time_micros)
@@ -70,13 +110,17 @@ pub(crate) async fn insert_events(
                 .bind(e.policy_hash.clone())
                 .bind(e.request_id.to_string())
                 .bind(e.outcome.as_str())
-                .bind(rows::to_json("details", &e.details)?);
+                .bind(details.clone())
+                .bind(e.leaf_hash.clone());
         }
         q.execute(&mut *conn).await?;
     }
-    sqlx::query("UPDATE audit_head SET next_seq = $1, last_time = $2 WHERE id = 1")
+    let nodes: Vec<String> = frontier.nodes().iter().map(hex::encode).collect();
+    sqlx::query("UPDATE audit_head SET next_seq = $1, last_time = $2, frontier = $3, root = $4 WHERE id = 1")
         .bind(next_seq + drafts.len() as i64)
         .bind(time_micros)
+        .bind(nodes.join(","))
+        .bind(hex::encode(frontier.root()))
         .execute(&mut *conn)
         .await?;
     Ok(events)
@@ -123,6 +167,25 @@ impl Store {
         query.fetch_all(&self.read).await?.iter().map(event_from_row).collect()
     }
 
+    /// The size of the log and its Merkle root (hex), as of the last committed batch.
+    pub async fn audit_root(&self) -> Result<(u64, String), StoreError> {
+        let row = sqlx::query("SELECT next_seq, root FROM audit_head WHERE id = 1").fetch_one(&self.read).await?;
+        Ok((rows::int(&row, "next_seq")? as u64, rows::text(&row, "root")?))
+    }
+
+    /// The stored details text of audit events from `from_seq` on (at most `limit`): the exact
+    /// bytes their leaf hashes cover.
+    pub async fn audit_details_texts(&self, from_seq: u64, limit: u32) -> Result<Vec<(u64, String)>, StoreError> {
+        sqlx::query("SELECT seq, details FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2")
+            .bind(from_seq as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| Ok((rows::int(r, "seq")? as u64, rows::text(r, "details")?)))
+            .collect()
+    }
+
     /// How many audit events there are (the next sequence number).
     pub async fn audit_len(&self) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT next_seq FROM audit_head WHERE id = 1").fetch_one(&self.read).await?;
@@ -164,5 +227,6 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
             _ => custody_core::Outcome::Error,
         },
         details: rows::json(row, "details")?,
+        leaf_hash: rows::text(row, "leaf_hash")?,
     })
 }
