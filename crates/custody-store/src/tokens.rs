@@ -1,7 +1,8 @@
 use crate::rows::{self, micros};
 use crate::{Store, StoreError};
 use custody_core::{
-    ApiToken, AuditDraft, AuditEvent, Grant, PrincipalKind, ProjectScope, Region, ResourceRef, Role, Timestamp, TokenId,
+    ApiToken, AuditDraft, AuditEvent, DatasetId, Grant, PrincipalKind, ProjectScope, Region, ResourceRef, Role,
+    Timestamp, TokenId,
 };
 use sqlx::any::AnyRow;
 
@@ -114,6 +115,33 @@ impl Store {
             .as_ref()
             .map(token_from_row)
             .transpose()
+    }
+
+    /// The token with `id` and the restricted datasets its principal was granted, in one
+    /// query (authentication runs on every request).
+    pub async fn token_with_access(&self, id: TokenId) -> Result<Option<(TokenRecord, Vec<DatasetId>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.*, a.dataset_id AS granted FROM api_tokens t \
+             LEFT JOIN dataset_access a ON a.principal = t.principal WHERE t.id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let record = token_from_row(first)?;
+        let granted = rows
+            .iter()
+            .filter_map(|r| rows::opt_text(r, "granted").transpose())
+            .map(|g| {
+                g.and_then(|g| {
+                    g.parse().map_err(|e: custody_core::CoreError| StoreError::Corrupt {
+                        what: "granted",
+                        reason: e.to_string(),
+                    })
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((record, granted)))
     }
 
     /// Tokens in `scope` (`None`: all), newest first.

@@ -65,9 +65,7 @@ impl Authenticator {
         }
         let credential = credential.trim();
         if credential.starts_with(TOKEN_PREFIX) {
-            let mut principal = token::authenticate(&self.store, credential).await?;
-            principal.restricted_access = self.store.access_of(&principal.id).await?;
-            Ok(principal)
+            token::authenticate(&self.store, credential).await
         } else if credential.split('.').count() == 3 {
             let oidc = self.oidc.as_ref().ok_or(AuthError::OidcDisabled)?;
             let mut principal = oidc.verify(credential).await?;

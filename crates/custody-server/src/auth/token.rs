@@ -58,7 +58,11 @@ fn parse(token: &str) -> Result<(TokenId, &str), AuthError> {
 pub(super) async fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> {
     let (id, secret) = parse(token)?;
     let presented = digest::digest(&digest::SHA256, secret.as_bytes());
-    let record = store.token(id).await?;
+    let found = store.token_with_access(id).await?;
+    let (record, access) = match found {
+        Some((r, a)) => (Some(r), a),
+        None => (None, Vec::new()),
+    };
     // Compare against a dummy hash when the id is unknown so both paths do the same work.
     let stored = record.as_ref().and_then(|r| hex::decode(&r.secret_hash).ok()).unwrap_or_else(|| vec![0; 32]);
     let matches: bool = presented.as_ref().ct_eq(stored.as_slice()).into();
@@ -77,7 +81,7 @@ pub(super) async fn authenticate(store: &Store, token: &str) -> Result<Principal
         id: t.principal,
         kind: t.kind,
         grants: vec![t.grant],
-        restricted_access: Vec::new(),
+        restricted_access: access,
         allowed_regions: t.allowed_regions,
     })
 }
