@@ -171,12 +171,17 @@ async fn main() {
     }
     let a = args();
     println!("api_writes: {} requests, {} concurrent clients", a.requests, a.concurrency);
+    // CUSTODY_BENCH_PG_SYNC=off runs PostgreSQL (API and peer alike) with
+    // synchronous_commit=off, to show how much of each rate the commit is.
+    let pg_sync = std::env::var("CUSTODY_BENCH_PG_SYNC").unwrap_or_else(|_| "on".into());
+    let pg = |db: TestDb| db.with_url(|u| format!("{u}?options=-c%20synchronous_commit%3D{pg_sync}"));
+    println!("postgres synchronous_commit={pg_sync}");
     let mut backends = vec![testing::sqlite()];
-    backends.extend(testing::postgres().await);
+    backends.extend(testing::postgres().await.map(pg));
     for (i, db) in backends.iter().enumerate() {
         let name = if i == 0 { "sqlite" } else { "postgres" };
         let (rps, p50, p99) = api_writes(db, &a).await;
-        let peer_db = if i == 0 { testing::sqlite() } else { testing::postgres().await.unwrap() };
+        let peer_db = if i == 0 { testing::sqlite() } else { pg(testing::postgres().await.unwrap()) };
         let raw = raw_commits(&peer_db, &a).await;
         println!(
             "{name:9} API authorized version registrations: {rps:9.0}/s  p50 {:6.2} ms  p99 {:6.2} ms | peer: raw durable single-row commits {raw:9.0}/s | ratio API/raw {:.2}",

@@ -20,6 +20,14 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDb {
+    /// The same database reached through another URL (e.g. with connection options added).
+    pub fn with_url(mut self, url: impl FnOnce(&str) -> String) -> Self {
+        self.url = url(&self.url);
+        self
+    }
+}
+
 /// A new SQLite database in a temporary directory.
 pub fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
