@@ -323,6 +323,24 @@ pub enum AuditCmd {
         #[arg(long)]
         resource: Option<String>,
     },
+    /// Show the log's size and Merkle root.
+    Root,
+    /// Fetch an inclusion proof for a record and verify it here.
+    Prove {
+        /// The record's sequence number.
+        seq: u64,
+        /// The tree size to prove against (default: current).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Fetch a consistency proof between two sizes and verify it here.
+    Consistency {
+        /// The older size.
+        from: u64,
+        /// The newer size (default: current).
+        #[arg(long)]
+        to: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

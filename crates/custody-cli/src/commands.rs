@@ -208,8 +208,63 @@ async fn api(command: Command, c: &Client, json: bool) -> anyhow::Result<()> {
             let events: Vec<AuditEvent> = c.get(&format!("/api/v1/audit?{}", query(&q))).await?;
             show(json, &events, || audit_table(&events))
         }
+        Command::Audit(AuditCmd::Root) => {
+            let r: Value = c.get("/api/v1/audit/root").await?;
+            show(json, &r, || {
+                output::fields(&[("size", r["size"].to_string()), ("root", r["root"].as_str().unwrap_or("").into())])
+            })
+        }
+        Command::Audit(AuditCmd::Prove { seq, size }) => {
+            let mut q = vec![("seq", seq.to_string())];
+            if let Some(size) = size {
+                q.push(("size", size.to_string()));
+            }
+            let p: Value = c.get(&format!("/api/v1/audit/proofs/inclusion?{}", query(&q))).await?;
+            let size = p["size"].as_u64().context("the answer has a size")?;
+            custody_audit::verify_inclusion(
+                &hash(&p["leaf_hash"])?,
+                seq,
+                size,
+                &hashes(&p["proof"])?,
+                &hash(&p["root"])?,
+            )
+            .with_context(|| format!("the server's inclusion proof for record {seq} does not verify"))?;
+            show(json, &p, || {
+                println!(
+                    "record {seq} is in the log of size {size} with root {}: proof verified",
+                    p["root"].as_str().unwrap_or("")
+                )
+            })
+        }
+        Command::Audit(AuditCmd::Consistency { from, to }) => {
+            let mut q = vec![("from", from.to_string())];
+            if let Some(to) = to {
+                q.push(("to", to.to_string()));
+            }
+            let p: Value = c.get(&format!("/api/v1/audit/proofs/consistency?{}", query(&q))).await?;
+            let to = p["to"].as_u64().context("the answer has a size")?;
+            custody_audit::verify_consistency(
+                from,
+                to,
+                &hash(&p["from_root"])?,
+                &hash(&p["to_root"])?,
+                &hashes(&p["proof"])?,
+            )
+            .with_context(|| format!("the server's consistency proof {from} -> {to} does not verify"))?;
+            show(json, &p, || println!("the log of size {from} is a prefix of the log of size {to}: proof verified"))
+        }
         _ => bail!("not an API command"),
     }
+}
+
+fn hash(v: &Value) -> anyhow::Result<custody_audit::Hash> {
+    let text = v.as_str().context("a hex hash was expected")?;
+    let bytes = hex::decode(text).with_context(|| format!("`{text}` is not hex"))?;
+    Ok(custody_audit::hash_from_slice(&bytes)?)
+}
+
+fn hashes(v: &Value) -> anyhow::Result<Vec<custody_audit::Hash>> {
+    v.as_array().context("a list of hashes was expected")?.iter().map(hash).collect()
 }
 
 pub fn audit_table(events: &[AuditEvent]) {

@@ -170,6 +170,13 @@ fn exit_codes_against_a_server() {
     assert_eq!(code, 0);
     assert!(out.contains("ok") && out.contains("public"), "{out}");
     assert_eq!(run(custody().args(["whoami"])).0, 1, "no credentials");
+    let (code, out, err) = run(with(&s.token).args(["audit", "prove", "0"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("proof verified"), "{out}");
+    let (code, out, err) = run(with(&s.token).args(["audit", "consistency", "1"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("prefix"), "{out}");
+    assert_eq!(run(with(&s.token).args(["audit", "prove", "999999"])).0, 7, "no such record");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{}\n", s.token)).unwrap();
     assert_eq!(run(custody().env("CUSTODY_SERVER", &s.url).arg("--token-file").arg(&token_file).arg("whoami")).0, 0);

@@ -186,6 +186,21 @@ impl Store {
             .collect()
     }
 
+    /// The leaf hashes of records `0..size`, in sequence order (proofs are computed from them).
+    pub async fn audit_leaf_hashes(&self, size: u64) -> Result<Vec<custody_audit::Hash>, StoreError> {
+        let rows = sqlx::query("SELECT leaf_hash FROM audit_events WHERE seq < $1 ORDER BY seq")
+            .bind(i64::try_from(size).unwrap_or(i64::MAX))
+            .fetch_all(&self.read)
+            .await?;
+        let corrupt = |reason: String| StoreError::Corrupt { what: "leaf_hash", reason };
+        rows.iter()
+            .map(|r| {
+                let bytes = hex::decode(rows::text(r, "leaf_hash")?).map_err(|e| corrupt(e.to_string()))?;
+                hash_from_slice(&bytes).map_err(|e| corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
     /// How many audit events there are (the next sequence number).
     pub async fn audit_len(&self) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT next_seq FROM audit_head WHERE id = 1").fetch_one(&self.read).await?;

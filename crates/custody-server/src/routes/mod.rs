@@ -5,6 +5,7 @@ mod approvals;
 mod audit;
 mod datasets;
 mod projects;
+mod proofs;
 mod system;
 mod tokens;
 
@@ -76,6 +77,9 @@ route_table! {
     get "/api/v1/tokens" => tokens::list;
     delete "/api/v1/tokens/{id}" => tokens::revoke;
     get "/api/v1/audit" => audit::list;
+    get "/api/v1/audit/root" => proofs::root;
+    get "/api/v1/audit/proofs/inclusion" => proofs::inclusion;
+    get "/api/v1/audit/proofs/consistency" => proofs::consistency;
 }
 
 /// The OpenAPI document of the API.
@@ -86,7 +90,7 @@ route_table! {
         system::whoami, projects::create, projects::list, projects::get, datasets::register, datasets::list,
         datasets::get, datasets::add_version, datasets::versions, datasets::raise, datasets::lower, datasets::grant,
         datasets::revoke, approvals::list, approvals::get, approvals::decide, tokens::create, tokens::list,
-        tokens::revoke, audit::list,
+        tokens::revoke, audit::list, proofs::root, proofs::inclusion, proofs::consistency,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

@@ -6,5 +6,6 @@ mod bad_input;
 mod common;
 mod lifecycle;
 mod oidc;
+mod proofs;
 mod routes;
 mod tls;
