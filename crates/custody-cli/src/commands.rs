@@ -257,13 +257,15 @@ async fn api(command: Command, c: &Client, json: bool) -> anyhow::Result<()> {
     }
 }
 
-fn hash(v: &Value) -> anyhow::Result<custody_audit::Hash> {
+/// Reads a hex hash from a JSON answer.
+pub fn hash(v: &Value) -> anyhow::Result<custody_audit::Hash> {
     let text = v.as_str().context("a hex hash was expected")?;
     let bytes = hex::decode(text).with_context(|| format!("`{text}` is not hex"))?;
     Ok(custody_audit::hash_from_slice(&bytes)?)
 }
 
-fn hashes(v: &Value) -> anyhow::Result<Vec<custody_audit::Hash>> {
+/// Reads a list of hex hashes from a JSON answer.
+pub fn hashes(v: &Value) -> anyhow::Result<Vec<custody_audit::Hash>> {
     v.as_array().context("a list of hashes was expected")?.iter().map(hash).collect()
 }
 

@@ -3,6 +3,7 @@
 
 use crate::cli::DemoArgs;
 use crate::client::{Client, ClientError};
+use crate::commands::{hash, hashes};
 use anyhow::{Context, bail};
 use custody_core::{Approval, AuditEvent, Dataset, DatasetVersion, Decision, Outcome};
 use serde_json::{Value, json};
@@ -26,15 +27,6 @@ impl Demo {
             println!("\n== {text}");
         }
     }
-}
-
-fn hash(v: &Value) -> anyhow::Result<custody_audit::Hash> {
-    let bytes = hex::decode(v.as_str().context("a hex hash")?)?;
-    Ok(custody_audit::hash_from_slice(&bytes)?)
-}
-
-fn hashes(v: &Value) -> anyhow::Result<Vec<custody_audit::Hash>> {
-    v.as_array().context("a list of hashes")?.iter().map(hash).collect()
 }
 
 /// Expects the call to fail with `status`; returns the error message.
