@@ -198,6 +198,24 @@ impl Ctx {
         }
     }
 
+    /// Takes query parameters; malformed ones are refused under `draft` with `field` named.
+    pub(crate) async fn query<T>(
+        &self,
+        draft: &AuditDraft,
+        field: &str,
+        query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+    ) -> Result<T, ApiError> {
+        match query {
+            Ok(axum::extract::Query(q)) => Ok(q),
+            Err(e) => Err(self.refuse(draft.clone(), ApiError::invalid(field, e.body_text())).await),
+        }
+    }
+
+    /// Records an allowed request that changed nothing (a read).
+    pub(crate) async fn record(&self, draft: AuditDraft) -> Result<(), ApiError> {
+        self.store().record(draft).await.map(|_| ()).map_err(|e| self.store_error(e))
+    }
+
     /// Maps a store error to the response; the store already recorded the audit event.
     pub(crate) fn store_error(&self, e: custody_store::StoreError) -> ApiError {
         ApiError::from(e).with_request(self.request_id)

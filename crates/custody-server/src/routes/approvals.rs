@@ -37,13 +37,10 @@ pub(crate) async fn list(
 ) -> Result<Json<Vec<Approval>>, ApiError> {
     let project = projects::load(&ctx, Action::ProjectRead, &project).await?;
     let draft = ctx.authorize(Action::ProjectRead, ResourceFacts::Project { name: project.name.clone() }).await?;
-    let Query(filter) = match filter {
-        Ok(f) => f,
-        Err(e) => return Err(ctx.refuse(draft, ApiError::invalid("status", e.body_text())).await),
-    };
+    let filter = ctx.query(&draft, "status", filter).await?;
     let found = ctx.store().approvals(&project, filter.status).await.map_err(|e| ctx.store_error(e))?;
     let found: Vec<Approval> = found.into_iter().filter(|a| ctx.allows(Action::ApprovalRead, &facts(a))).collect();
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(found))
 }
 
@@ -53,7 +50,7 @@ pub(crate) async fn list(
 pub(crate) async fn get(ctx: Ctx, Path(id): Path<String>) -> Result<Json<Approval>, ApiError> {
     let a = load(&ctx, Action::ApprovalRead, &id).await?;
     let draft = ctx.authorize(Action::ApprovalRead, facts(&a)).await?;
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(a))
 }
 

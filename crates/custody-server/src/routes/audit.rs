@@ -32,10 +32,7 @@ pub(crate) async fn list(
     filter: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AuditEvent>>, ApiError> {
     let unevaluated = ctx.unevaluated(Action::AuditRead, &ResourceFacts::AuditLog { project: None });
-    let f = match filter {
-        Ok(Query(f)) => f,
-        Err(e) => return Err(ctx.refuse(unevaluated, ApiError::invalid("query", e.body_text())).await),
-    };
+    let f = ctx.query(&unevaluated, "query", filter).await?;
     let project = match f.project.as_deref().map(Name::new).transpose() {
         Ok(p) => p,
         Err(e) => return Err(ctx.refuse(unevaluated, ApiError::from(e.for_field("project"))).await),
@@ -55,6 +52,6 @@ pub(crate) async fn list(
         resource: f.resource,
     };
     let events = ctx.store().audit_events(&q).await.map_err(|e| ctx.store_error(e))?;
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(events))
 }

@@ -78,10 +78,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Vec<Dataset>>, ApiError> {
     let project = projects::load(&ctx, Action::ProjectRead, &project).await?;
     let draft = ctx.authorize(Action::ProjectRead, ResourceFacts::Project { name: project.name.clone() }).await?;
-    let Query(search) = match search {
-        Ok(s) => s,
-        Err(e) => return Err(ctx.refuse(draft, ApiError::invalid("query", e.body_text())).await),
-    };
+    let search = ctx.query(&draft, "query", search).await?;
     let query = match search_query(search) {
         Ok(q) => q,
         Err(e) => return Err(ctx.refuse(draft, e).await),
@@ -90,7 +87,7 @@ pub(crate) async fn list(
     let visible: Vec<Dataset> = found.into_iter().filter(|d| ctx.allows(Action::DatasetRead, &facts(d))).collect();
     let mut draft = draft;
     draft.details["returned"] = visible.len().into();
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(visible))
 }
 
@@ -111,7 +108,7 @@ fn search_query(s: DatasetSearch) -> Result<DatasetQuery, ApiError> {
 pub(crate) async fn get(ctx: Ctx, Path(id): Path<String>) -> Result<Json<Dataset>, ApiError> {
     let d = load(&ctx, Action::DatasetRead, &id).await?;
     let draft = ctx.authorize(Action::DatasetRead, facts(&d)).await?;
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(d))
 }
 
@@ -142,7 +139,7 @@ pub(crate) async fn versions(ctx: Ctx, Path(id): Path<String>) -> Result<Json<Ve
     let d = load(&ctx, Action::DatasetRead, &id).await?;
     let draft = ctx.authorize(Action::DatasetRead, facts(&d)).await?;
     let versions = ctx.store().dataset_versions(d.id).await.map_err(|e| ctx.store_error(e))?;
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(versions))
 }
 

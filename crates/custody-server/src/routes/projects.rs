@@ -37,7 +37,7 @@ pub(crate) async fn list(ctx: Ctx) -> Result<Json<Vec<Project>>, ApiError> {
 pub(crate) async fn get(ctx: Ctx, Path(project): Path<String>) -> Result<Json<Project>, ApiError> {
     let project = load(&ctx, Action::ProjectRead, &project).await?;
     let draft = ctx.authorize(Action::ProjectRead, ResourceFacts::Project { name: project.name.clone() }).await?;
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(project))
 }
 

@@ -82,7 +82,7 @@ fn hexes(hashes: &[custody_audit::Hash]) -> Vec<String> {
 pub(crate) async fn root(ctx: Ctx) -> Result<Json<LogRoot>, ApiError> {
     let draft = authorize_whole_log(&ctx).await?;
     let (size, root) = ctx.store().audit_root().await.map_err(|e| ctx.store_error(e))?;
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(LogRoot { size, root }))
 }
 
@@ -94,10 +94,7 @@ pub(crate) async fn inclusion(
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<InclusionProof>, ApiError> {
     let draft = authorize_whole_log(&ctx).await?;
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return Err(ctx.refuse(draft, ApiError::invalid("query", e.body_text())).await),
-    };
+    let q = ctx.query(&draft, "query", q).await?;
     let (current, _) = ctx.store().audit_root().await.map_err(|e| ctx.store_error(e))?;
     let size = q.size.unwrap_or(current);
     if size > current || q.seq >= size {
@@ -117,7 +114,7 @@ pub(crate) async fn inclusion(
         root: hex::encode(custody_audit::root(&leaves)),
         proof: hexes(&proof),
     };
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(body))
 }
 
@@ -129,10 +126,7 @@ pub(crate) async fn consistency(
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     let draft = authorize_whole_log(&ctx).await?;
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return Err(ctx.refuse(draft, ApiError::invalid("query", e.body_text())).await),
-    };
+    let q = ctx.query(&draft, "query", q).await?;
     let (current, _) = ctx.store().audit_root().await.map_err(|e| ctx.store_error(e))?;
     let to = q.to.unwrap_or(current);
     if q.from == 0 || q.from > to || to > current {
@@ -150,6 +144,6 @@ pub(crate) async fn consistency(
         to_root: hex::encode(custody_audit::root(&leaves)),
         proof: hexes(&proof),
     };
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(body))
 }

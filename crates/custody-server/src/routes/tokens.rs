@@ -114,16 +114,14 @@ pub(crate) async fn list(
     filter: Result<Query<TokenFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<ApiToken>>, ApiError> {
     let unevaluated = ctx.unevaluated(Action::TokenRead, &ResourceFacts::Token { id: None, project: None });
-    let scope = match filter
-        .map_err(|e| ApiError::invalid("project", e.body_text()))
-        .and_then(|Query(f)| ProjectScope::parse(&f.project).map_err(ApiError::from))
-    {
+    let filter = ctx.query(&unevaluated, "project", filter).await?;
+    let scope = match ProjectScope::parse(&filter.project) {
         Ok(s) => s,
-        Err(e) => return Err(ctx.refuse(unevaluated, e).await),
+        Err(e) => return Err(ctx.refuse(unevaluated, e.into()).await),
     };
     let draft = ctx.authorize(Action::TokenRead, scope_facts(None, &scope)).await?;
     let tokens = ctx.store().tokens(Some(&scope)).await.map_err(|e| ctx.store_error(e))?;
-    ctx.store().record(draft).await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
     Ok(Json(tokens))
 }
 
