@@ -256,31 +256,30 @@ fn format_verifier_key(name: &str, key_id: u32, public_key: &[u8; ED25519_PUBLIC
 ///
 /// Its [`Debug`](fmt::Debug) output shows the name and key id, never the private key.
 pub struct Signer {
-    name: String,
-    key_id: u32,
-    public_key: [u8; ED25519_PUBLIC_KEY_LEN],
+    /// The public half, with the name and key id.
+    verifier: Verifier,
     key_pair: Ed25519KeyPair,
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer")
-            .field("name", &self.name)
-            .field("key_id", &format_args!("{:08x}", self.key_id))
+            .field("name", &self.verifier.name)
+            .field("key_id", &format_args!("{:08x}", self.verifier.key_id))
             .finish()
     }
 }
 
 impl Signer {
+    /// `name` was validated by the caller.
     fn from_key_pair(name: String, key_pair: Ed25519KeyPair) -> Result<Self, NoteError> {
-        let name = validated_name(name)?;
         let public_key: [u8; ED25519_PUBLIC_KEY_LEN] = key_pair
             .public_key()
             .as_ref()
             .try_into()
             .map_err(|_| NoteError::WrongPublicKeyLength { got: key_pair.public_key().as_ref().len() })?;
         let key_id = ed25519_key_id(&name, &public_key);
-        Ok(Self { name, key_id, public_key, key_pair })
+        Ok(Self { verifier: Verifier { name, key_id, public_key }, key_pair })
     }
 
     /// Generates a new random key named `name`.
@@ -319,34 +318,38 @@ impl Signer {
 
     /// The key name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.verifier.name()
     }
 
     /// The key id.
     pub fn key_id(&self) -> u32 {
-        self.key_id
+        self.verifier.key_id()
     }
 
     /// The 32-byte Ed25519 public key.
     pub fn public_key(&self) -> &[u8; ED25519_PUBLIC_KEY_LEN] {
-        &self.public_key
+        self.verifier.public_key()
     }
 
     /// The verifier of this key.
     pub fn verifier(&self) -> Verifier {
-        Verifier { name: self.name.clone(), key_id: self.key_id, public_key: self.public_key }
+        self.verifier.clone()
     }
 
     /// The verifier key (vkey) string of this key: `<name>+<hex key id>+<base64(0x01 || public key)>`.
     pub fn verifier_key(&self) -> String {
-        format_verifier_key(&self.name, self.key_id, &self.public_key)
+        self.verifier.verifier_key()
     }
 
     /// Signs `text` (the note text), giving the signature with this key's name and id.
     pub fn sign_text(&self, text: &str) -> Result<NoteSignature, NoteError> {
         let signature =
             self.key_pair.try_sign(text.as_bytes()).map_err(|_| NoteError::Crypto { operation: "signing" })?;
-        Ok(NoteSignature { name: self.name.clone(), key_id: self.key_id, signature: signature.as_ref().to_vec() })
+        Ok(NoteSignature {
+            name: self.verifier.name.clone(),
+            key_id: self.verifier.key_id,
+            signature: signature.as_ref().to_vec(),
+        })
     }
 }
 
