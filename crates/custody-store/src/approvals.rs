@@ -90,7 +90,7 @@ impl Store {
         comment: Option<String>,
     ) -> Result<(Approval, AuditEvent), StoreError> {
         let backend = self.backend;
-        self.write(draft, move |conn, draft| {
+        self.write_changing_facts(draft, move |conn, draft| {
             let (decided_by, comment) = (decided_by.clone(), comment.clone());
             Box::pin(async move {
                 let sql = format!("{APPROVAL_SELECT} WHERE a.id = $1{}", backend.for_update().replace("UPDATE", "UPDATE OF a"));

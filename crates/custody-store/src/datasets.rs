@@ -39,7 +39,7 @@ impl Store {
     ) -> Result<(Dataset, AuditEvent), StoreError> {
         new.validate()?;
         let (project_id, project_name) = (project.id, project.name.clone());
-        self.write(draft, move |conn, draft| {
+        self.write_changing_facts(draft, move |conn, draft| {
             let (project_name, new, created_by) = (project_name.clone(), new.clone(), created_by.clone());
             Box::pin(async move {
                 let exists = sqlx::query("SELECT 1 FROM datasets WHERE project_id = $1 AND name = $2")
@@ -90,8 +90,14 @@ impl Store {
 
     /// The dataset with `id`.
     pub async fn dataset(&self, id: DatasetId) -> Result<Dataset, StoreError> {
+        if let Some(d) = self.facts.dataset(id) {
+            return Ok(d);
+        }
+        let ticket = self.facts.ticket();
         let mut conn = self.read.acquire().await?;
-        dataset_by_id(&mut conn, self.backend, id, false).await
+        let d = dataset_by_id(&mut conn, self.backend, id, false).await?;
+        self.facts.put_dataset(ticket, d.clone());
+        Ok(d)
     }
 
     /// The dataset named `name` in `project`.
@@ -213,7 +219,7 @@ impl Store {
         by: String,
     ) -> Result<(Dataset, AuditEvent), StoreError> {
         let backend = self.backend;
-        self.write(draft, move |conn, draft| {
+        self.write_changing_facts(draft, move |conn, draft| {
             let by = by.clone();
             Box::pin(async move {
                 let d = dataset_by_id(conn, backend, dataset_id, true).await?;
@@ -244,7 +250,7 @@ impl Store {
         by: String,
     ) -> Result<((), AuditEvent), StoreError> {
         let backend = self.backend;
-        self.write(draft, move |conn, draft| {
+        self.write_changing_facts(draft, move |conn, draft| {
             let (principal, by) = (principal.clone(), by.clone());
             Box::pin(async move {
                 dataset_by_id(conn, backend, dataset_id, true).await?;
@@ -262,7 +268,7 @@ impl Store {
         dataset_id: DatasetId,
         principal: String,
     ) -> Result<((), AuditEvent), StoreError> {
-        self.write(draft, move |conn, draft| {
+        self.write_changing_facts(draft, move |conn, draft| {
             let principal = principal.clone();
             Box::pin(async move {
                 draft.details = serde_json::json!({ "principal": principal });

@@ -14,11 +14,15 @@
 //! acknowledged write and its audit record are durable together, and a refused write leaves
 //! nothing behind but its audit record.
 //!
-//! Reads go straight to a pool of connections and see every acknowledged write.
+//! Reads go straight to a pool of connections and see every acknowledged write. The two
+//! lookups every authorized request makes (a token with its grants, a dataset) are served from
+//! a cache on PostgreSQL that every write changing them clears, on every replica (see
+//! `cache.rs`).
 
 mod approvals;
 mod audit;
 mod backend;
+mod cache;
 mod datasets;
 mod error;
 mod migrate;
@@ -44,6 +48,21 @@ use writer::Writer;
 
 /// A boxed future borrowing a connection, as write closures return.
 pub type BoxFuture<'a, T> = futures_util::future::BoxFuture<'a, T>;
+
+/// A write as the writer runs it: given the batch's connection and the audit draft (which it
+/// may enrich), it makes its change. It may run more than once (see [`Store::write`]).
+pub trait WriteOp<T>:
+    for<'c> Fn(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>> + Send + Sync + 'static
+{
+}
+
+impl<T, F> WriteOp<T> for F where
+    F: for<'c> Fn(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// How to open a [`Store`].
 #[derive(Debug, Clone)]
@@ -71,6 +90,9 @@ pub struct Store {
     backend: Backend,
     read: sqlx::AnyPool,
     writer: Writer,
+    facts: std::sync::Arc<cache::FactsCache>,
+    /// The PostgreSQL invalidation listener, stopped by [`Store::close`].
+    listener: Option<std::sync::Arc<tokio::task::AbortHandle>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -98,7 +120,12 @@ impl Store {
             migrate::run(backend, &mut conn).await?;
         }
         let writer = Writer::start(backend, write_pool, options.max_batch, writers);
-        Ok(Self { backend, read, writer })
+        // Off until the PostgreSQL listener is up. SQLite answers these lookups in
+        // microseconds and has no way to hear another process's writes: it never caches.
+        let facts = std::sync::Arc::new(cache::FactsCache::new(false));
+        let listener = (backend == Backend::Postgres)
+            .then(|| std::sync::Arc::new(tokio::spawn(cache::listen(url.to_owned(), facts.clone())).abort_handle()));
+        Ok(Self { backend, read, writer, facts, listener })
     }
 
     /// Which database this is.
@@ -129,12 +156,46 @@ impl Store {
     pub async fn write<T, F>(&self, draft: AuditDraft, op: F) -> Result<(T, AuditEvent), StoreError>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + Sync
-            + 'static,
+        F: WriteOp<T>,
     {
         self.writer.submit(draft, op).await
+    }
+
+    /// [`Store::write`] for a change to what authorization reads (a token's revocation, a
+    /// grant, a dataset's classification): the transaction also notifies every replica, and
+    /// this replica's cache is cleared once it has committed.
+    pub(crate) async fn write_changing_facts<T, F>(
+        &self,
+        draft: AuditDraft,
+        op: F,
+    ) -> Result<(T, AuditEvent), StoreError>
+    where
+        T: Send + 'static,
+        F: WriteOp<T>,
+    {
+        let backend = self.backend;
+        let op = std::sync::Arc::new(op);
+        let result = self
+            .write(draft, move |conn, draft| {
+                let op = op.clone();
+                Box::pin(async move {
+                    let value = op(&mut *conn, draft).await?;
+                    if backend == Backend::Postgres {
+                        // Delivered to the listeners only when the transaction commits.
+                        exec(conn, &format!("NOTIFY {}", cache::CHANNEL)).await?;
+                    }
+                    Ok(value)
+                })
+            })
+            .await;
+        self.facts.invalidate();
+        result
+    }
+
+    /// Whether authorization lookups (tokens, datasets) are being served from the cache: on
+    /// PostgreSQL while this replica is listening for invalidations; never on SQLite.
+    pub fn caches_facts(&self) -> bool {
+        self.facts.is_on()
     }
 
     /// Records an audit event that changes nothing else (a refusal, a read of sensitive data).
@@ -144,6 +205,9 @@ impl Store {
 
     /// Stops accepting writes and waits until the batches in flight are committed.
     pub async fn close(&self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
         self.writer.close().await;
         self.read.close().await;
     }

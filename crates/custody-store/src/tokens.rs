@@ -86,7 +86,7 @@ impl Store {
 
     /// Revokes a token at once: the next request that presents it is refused.
     pub async fn revoke_token(&self, draft: AuditDraft, id: TokenId) -> Result<(ApiToken, AuditEvent), StoreError> {
-        self.write(draft, move |conn, _draft| {
+        self.write_changing_facts(draft, move |conn, _draft| {
             Box::pin(async move {
                 let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(micros(custody_core::now()))
@@ -120,6 +120,21 @@ impl Store {
     /// The token with `id` and the restricted datasets its principal was granted, in one
     /// query (authentication runs on every request).
     pub async fn token_with_access(&self, id: TokenId) -> Result<Option<(TokenRecord, Vec<DatasetId>)>, StoreError> {
+        if let Some(facts) = self.facts.token(id) {
+            return Ok(Some(facts));
+        }
+        let ticket = self.facts.ticket();
+        let found = self.token_with_access_uncached(id).await?;
+        if let Some(facts) = &found {
+            self.facts.put_token(ticket, id, facts.clone());
+        }
+        Ok(found)
+    }
+
+    async fn token_with_access_uncached(
+        &self,
+        id: TokenId,
+    ) -> Result<Option<(TokenRecord, Vec<DatasetId>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT t.*, a.dataset_id AS granted FROM api_tokens t \
              LEFT JOIN dataset_access a ON a.principal = t.principal WHERE t.id = $1",

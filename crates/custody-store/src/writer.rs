@@ -1,6 +1,6 @@
 //! The group-commit writer: one task per process that turns waiting writes into batches.
 
-use crate::{Backend, BoxFuture, StoreError, audit::insert_events};
+use crate::{Backend, BoxFuture, StoreError, WriteOp, audit::insert_events};
 use custody_core::{AuditDraft, AuditEvent, Outcome};
 use sqlx::{AnyConnection, AnyPool};
 use std::any::Any;
@@ -58,10 +58,7 @@ impl Writer {
     pub(crate) async fn submit<T, F>(&self, draft: AuditDraft, op: F) -> Result<(T, AuditEvent), StoreError>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut AnyConnection, &'c mut AuditDraft) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + Sync
-            + 'static,
+        F: WriteOp<T>,
     {
         let op: OpFn = Box::new(move |conn, draft| {
             let fut = op(conn, draft);

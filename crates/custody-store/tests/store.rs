@@ -271,20 +271,24 @@ async fn classification_raise_lower_and_approval() {
     .await;
 }
 
+fn new_token(project: &str, allowed_regions: Option<Vec<Region>>) -> custody_store::NewToken {
+    custody_store::NewToken {
+        id: TokenId::new(),
+        name: "ci".into(),
+        principal: "pipeline".into(),
+        kind: PrincipalKind::Workload,
+        grant: Grant { scope: ProjectScope::parse(project).unwrap(), role: Role::DataScientist },
+        secret_hash: "ab".repeat(32),
+        allowed_regions,
+        expires_at: None,
+        created_by: "admin".into(),
+    }
+}
+
 #[tokio::test]
 async fn tokens_create_list_revoke() {
     each_backend(|store| async move {
-        let new = custody_store::NewToken {
-            id: TokenId::new(),
-            name: "ci".into(),
-            principal: "pipeline".into(),
-            kind: PrincipalKind::Workload,
-            grant: Grant { scope: ProjectScope::parse("fraud").unwrap(), role: Role::DataScientist },
-            secret_hash: "ab".repeat(32),
-            allowed_regions: Some(vec![Region::new("eu-west-1").unwrap()]),
-            expires_at: None,
-            created_by: "admin".into(),
-        };
+        let new = new_token("fraud", Some(vec![Region::new("eu-west-1").unwrap()]));
         let id = new.id;
         assert!(!store.has_tokens().await.unwrap());
         let (t, _) = store.create_token(draft("admin", Action::TokenCreate), new).await.unwrap();
@@ -445,4 +449,59 @@ async fn the_merkle_root_covers_every_record_under_concurrency() {
         a.close().await;
         b.close().await;
     }
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_reaches_the_cache_of_the_others() {
+    // PostgreSQL replicas cache tokens and datasets; a revocation, a grant or a classification
+    // change made through one replica must stop being served stale by the others.
+    let Some(db) = testing::postgres().await else { return };
+    let a = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+    let b = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(a.caches_facts() && b.caches_facts()) {
+        assert!(std::time::Instant::now() < deadline, "the invalidation listeners never came up");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let p = project(&a, "p").await;
+    let (d, _) = a
+        .register_dataset(
+            draft("o", Action::DatasetRegister),
+            &p,
+            new_dataset("d", Classification::Internal),
+            "o".into(),
+        )
+        .await
+        .unwrap();
+    let new = new_token("p", None);
+    let id = new.id;
+    a.create_token(draft("admin", Action::TokenCreate), new).await.unwrap();
+    // Warm a's cache twice, so the second answer comes from it.
+    for _ in 0..2 {
+        assert!(a.token_with_access(id).await.unwrap().unwrap().0.token.revoked_at.is_none());
+        assert_eq!(a.dataset(d.id).await.unwrap().classification, Classification::Internal);
+    }
+    b.revoke_token(draft("admin", Action::TokenRevoke), id).await.unwrap();
+    b.raise_classification(
+        draft("o", Action::DatasetClassificationRaise),
+        d.id,
+        Classification::Restricted,
+        "o".into(),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let revoked = a.token_with_access(id).await.unwrap().unwrap().0.token.revoked_at.is_some();
+        let raised = a.dataset(d.id).await.unwrap().classification == Classification::Restricted;
+        if revoked && raised {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "replica a still serves the old facts");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // The replica that made the change never serves the old value, not even once.
+    assert!(b.token_with_access(id).await.unwrap().unwrap().0.token.revoked_at.is_some());
+    a.close().await;
+    b.close().await;
 }
