@@ -13,6 +13,8 @@
 //! - [`consistency_proof`] / [`verify_consistency`]: prove and check that a tree of an older size
 //!   is a prefix of a tree of a newer size (the log is append-only).
 //! - [`MerkleFrontier`]: appends leaves keeping only O(log n) hashes, and yields the same root.
+//! - [`tree`]: the same proofs from stored perfect-subtree hashes ([`NodeId`], [`Span`]), so a
+//!   log of any size answers with O(log n) reads.
 //! - [`hash_from_slice`]: turns untrusted bytes (for example decoded from a checkpoint or proof)
 //!   into a [`Hash`](tyalias@Hash), refusing anything that is not exactly 32 bytes.
 //!
@@ -69,6 +71,7 @@ pub mod checkpoint;
 pub mod merkle;
 pub mod note;
 pub mod record;
+pub mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 
@@ -78,3 +81,4 @@ pub use merkle::{
 };
 pub use note::{MAX_SIGNATURES, Note, NoteError, NoteSignature, Signer, Verifier, ed25519_key_id, open, sign, verify};
 pub use record::{RECORD_FORMAT_VERSION, RecordFields};
+pub use tree::{NodeId, Span, consistency_spans, frontier_nodes, inclusion_spans, span_hashes};

@@ -6,6 +6,7 @@
 //! iterative algorithms of RFC 9162, after checking that the proof has exactly the length the
 //! sizes imply (as transparency-dev/merkle does).
 
+use crate::tree::NodeId;
 use aws_lc_rs::digest;
 
 /// Length in bytes of a [`Hash`](tyalias@Hash).
@@ -67,6 +68,14 @@ pub enum ProofError {
     WrongHashLength {
         /// The length of the byte string.
         got: usize,
+    },
+    /// A stored subtree hash a proof needs is not available.
+    #[error("the hash of subtree (level {level}, index {index}) is missing")]
+    MissingNode {
+        /// Its level.
+        level: u32,
+        /// Its index.
+        index: u64,
     },
 }
 
@@ -345,14 +354,24 @@ impl MerkleFrontier {
 
     /// Appends a leaf hash (see [`leaf_hash`]).
     pub fn push(&mut self, leaf: Hash) {
+        self.push_reporting(leaf, |_, _| {});
+    }
+
+    /// Appends a leaf hash and reports every perfect subtree above the leaves that it
+    /// completes (level ≥ 1, lowest first), for a log that stores them (see [`crate::tree`]).
+    pub fn push_reporting(&mut self, leaf: Hash, mut completed: impl FnMut(NodeId, &Hash)) {
         let mut hash = leaf;
         let mut size = self.size;
+        let mut level = 0u32;
         while size & 1 == 1 {
             match self.nodes.pop() {
                 Some(left) => hash = node_hash(&left, &hash),
                 None => break,
             }
             size >>= 1;
+            level += 1;
+            // The new node ends at leaf `self.size` (inclusive).
+            completed(NodeId { level, index: ((self.size + 1) >> level) - 1 }, &hash);
         }
         self.nodes.push(hash);
         self.size = self.size.saturating_add(1);

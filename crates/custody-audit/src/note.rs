@@ -119,6 +119,12 @@ pub enum NoteError {
         /// What is wrong with the name.
         reason: &'static str,
     },
+    /// A private key string (`PRIVATE+KEY+<name>+<hex id>+<base64 key>`) is malformed.
+    #[error("malformed private key: {reason}")]
+    MalformedSignerKey {
+        /// What is wrong with it (never the key material).
+        reason: &'static str,
+    },
     /// A verifier key string is malformed.
     #[error("malformed verifier key: {reason}")]
     MalformedVerifierKey {
@@ -306,6 +312,43 @@ impl Signer {
         let key_pair = Ed25519KeyPair::from_seed_unchecked(seed)
             .map_err(|e| NoteError::KeyRejected { reason: e.description_() })?;
         Self::from_key_pair(name, key_pair)
+    }
+
+    /// Loads a private key string, `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || seed)>`
+    /// (the form of Go's `golang.org/x/mod/sumdb/note` signer keys). Errors never echo the key.
+    pub fn parse_private_key(key: &str) -> Result<Self, NoteError> {
+        let malformed = |reason| NoteError::MalformedSignerKey { reason };
+        let rest = key.trim_end().strip_prefix("PRIVATE+KEY+").ok_or(malformed("missing `PRIVATE+KEY+` prefix"))?;
+        let (name, rest) = rest.split_once('+').ok_or(malformed("missing '+' after the key name"))?;
+        let (id_hex, key_b64) = rest.split_once('+').ok_or(malformed("missing '+' after the key id"))?;
+        let stated = u32::from_str_radix(id_hex, 16).map_err(|_| malformed("key id is not 8 hex digits"))?;
+        if id_hex.len() != 8 {
+            return Err(malformed("key id is not 8 hex digits"));
+        }
+        let material = STANDARD.decode(key_b64).map_err(|_| malformed("key material is not valid base64"))?;
+        let (&algorithm, seed) = material.split_first().ok_or(malformed("key material is empty"))?;
+        if algorithm != ED25519_ALGORITHM {
+            return Err(NoteError::UnsupportedAlgorithm { algorithm });
+        }
+        let signer = Self::from_seed(name, seed)?;
+        if signer.key_id() != stated {
+            return Err(NoteError::KeyIdMismatch { stated, computed: signer.key_id() });
+        }
+        Ok(signer)
+    }
+
+    /// The private key string (see [`Signer::parse_private_key`]): secret material, to be
+    /// stored as such and never logged.
+    pub fn private_key(&self) -> Result<String, NoteError> {
+        use aws_lc_rs::encoding::AsBigEndian as _;
+        let seed = self
+            .key_pair
+            .seed()
+            .and_then(|s| s.as_be_bytes())
+            .map_err(|_| NoteError::Crypto { operation: "seed export" })?;
+        let mut material = vec![ED25519_ALGORITHM];
+        material.extend_from_slice(seed.as_ref());
+        Ok(format!("PRIVATE+KEY+{}+{:08x}+{}", self.name(), self.key_id(), STANDARD.encode(material)))
     }
 
     /// Exports the private key as a PKCS#8 v2 DER document (secret material: store it as such).

@@ -504,3 +504,31 @@ proptest! {
         prop_assert!(tampered);
     }
 }
+
+#[test]
+fn go_private_key_string_parses_and_formats_back() {
+    let skey = format!("PRIVATE+KEY+PeterNeumann+c74f20a3+{GO_SKEY_MATERIAL}");
+    let signer = Signer::parse_private_key(&skey).unwrap();
+    assert_eq!(signer.verifier_key(), GO_VKEY);
+    assert_eq!(signer.private_key().unwrap(), skey);
+    assert_eq!(format!("{}\n", signer.sign_text(GO_TEXT).unwrap()), GO_PETER_SIG);
+    let generated = Signer::generate("custody.example/audit").unwrap();
+    let reparsed = Signer::parse_private_key(&generated.private_key().unwrap()).unwrap();
+    assert_eq!(reparsed.verifier_key(), generated.verifier_key());
+}
+
+#[test]
+fn malformed_private_key_strings_are_refused_without_echoing_the_key() {
+    let good = format!("PRIVATE+KEY+PeterNeumann+c74f20a3+{GO_SKEY_MATERIAL}");
+    for bad in [
+        good.replace("PRIVATE+KEY+", ""),
+        good.replace("c74f20a3", "c74f20a4"),
+        good.replace("c74f20a3", "c74f20"),
+        good.replace("+AYEK", "+!YEK"),
+        good.replace("+AYEK", "+AoEK"),
+        "PRIVATE+KEY+PeterNeumann".to_owned(),
+    ] {
+        let err = Signer::parse_private_key(&bad).unwrap_err().to_string();
+        assert!(!err.contains(GO_SKEY_MATERIAL) && !err.contains("YEKFALV"), "{err}");
+    }
+}

@@ -3,8 +3,8 @@
 //! `root`.
 
 use custody_audit::{
-    EMPTY_ROOT, Hash, MerkleFrontier, ProofError, consistency_proof, inclusion_proof, leaf_hash, node_hash, root,
-    verify_consistency, verify_inclusion,
+    EMPTY_ROOT, Hash, MerkleFrontier, NodeId, ProofError, Span, consistency_proof, consistency_spans, frontier_nodes,
+    inclusion_proof, inclusion_spans, leaf_hash, node_hash, root, span_hashes, verify_consistency, verify_inclusion,
 };
 use proptest::prelude::*;
 
@@ -163,4 +163,45 @@ fn errors_of_verification() {
         ProofError::WrongProofLength { expected: 3, got: 0 }.to_string(),
         "wrong proof length: expected 3 hashes, got 0"
     );
+}
+
+/// Every perfect subtree hash of `leaves`, as a log storing them would hold: the leaves at
+/// level 0 and what `push_reporting` reports above them.
+fn stored_nodes(leaves: &[Hash]) -> std::collections::HashMap<NodeId, Hash> {
+    let mut nodes = std::collections::HashMap::new();
+    let mut frontier = MerkleFrontier::new();
+    for (i, leaf) in leaves.iter().enumerate() {
+        nodes.insert(NodeId { level: 0, index: i as u64 }, *leaf);
+        frontier.push_reporting(*leaf, |id, h| {
+            assert!(nodes.insert(id, *h).is_none(), "{id:?} reported twice");
+        });
+    }
+    nodes
+}
+
+proptest! {
+    #[test]
+    fn proofs_from_stored_subtrees_equal_proofs_from_all_leaves(n in 1usize..300, a in any::<u64>(), b in any::<u64>()) {
+        let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect();
+        let nodes = stored_nodes(&leaves);
+        let lookup = |id: NodeId| nodes.get(&id).copied();
+        let size = 1 + b % n as u64;
+        let index = a % size;
+        let prefix = &leaves[..size as usize];
+        let spans = inclusion_spans(index, size).unwrap();
+        prop_assert_eq!(span_hashes(&spans, &lookup).unwrap(), inclusion_proof(prefix, index).unwrap());
+        let old = 1 + a % size;
+        let spans = consistency_spans(old, size).unwrap();
+        prop_assert_eq!(span_hashes(&spans, &lookup).unwrap(), consistency_proof(prefix, old).unwrap());
+        prop_assert_eq!(Span { start: 0, end: size }.hash(&lookup).unwrap(), root(prefix));
+        let mut frontier = MerkleFrontier::new();
+        prefix.iter().for_each(|l| frontier.push(*l));
+        let from_nodes: Vec<Hash> = frontier_nodes(size).into_iter().map(|id| nodes[&id]).collect();
+        prop_assert_eq!(from_nodes.as_slice(), frontier.nodes());
+        // Every stored node is the root of the leaves it covers.
+        for (id, h) in &nodes {
+            let start = id.start() as usize;
+            prop_assert_eq!(*h, root(&leaves[start..start + (1usize << id.level)]));
+        }
+    }
 }
