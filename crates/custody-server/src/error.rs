@@ -111,6 +111,7 @@ impl From<StoreError> for ApiError {
                 ..Self::new(StatusCode::CONFLICT, "conflict", format!("conflict on `{field}`: {reason}"))
             },
             StoreError::Invalid(core) => core.into(),
+            StoreError::OutOfRange { field, reason } => Self::invalid(field, reason),
             StoreError::WriterStopped => Self::unavailable("the server is shutting down"),
             other => {
                 tracing::error!(error = %other, "store error");

@@ -2,7 +2,7 @@
 
 use crate::rows::{self, micros};
 use crate::{Backend, Store, StoreError};
-use custody_audit::{MerkleFrontier, RecordFields, hash_from_slice};
+use custody_audit::{Checkpoint, Hash, MerkleFrontier, NodeId, RecordFields, Signer, hash_from_slice};
 use custody_core::{AuditDraft, AuditEvent, Name, RequestId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -32,6 +32,7 @@ pub(crate) async fn insert_events(
     backend: Backend,
     conn: &mut AnyConnection,
     drafts: &[AuditDraft],
+    signer: Option<&Signer>,
 ) -> Result<Vec<AuditEvent>, StoreError> {
     if drafts.is_empty() {
         return Ok(Vec::new());
@@ -42,6 +43,7 @@ pub(crate) async fn insert_events(
     let time_micros = micros(custody_core::now()).max(rows::int(&head, "last_time")?);
     let time = rows::from_micros("time", time_micros)?;
     let mut frontier = load_frontier(&head, next_seq)?;
+    let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(drafts.len());
     let mut events = Vec::with_capacity(drafts.len());
     let mut details_texts = Vec::with_capacity(drafts.len());
     for (i, d) in drafts.iter().enumerate() {
@@ -63,7 +65,7 @@ pub(crate) async fn insert_events(
             details: &details,
         }
         .leaf_hash();
-        frontier.push(leaf);
+        frontier.push_reporting(leaf, |id, h| nodes.push((id, *h)));
         events.push(AuditEvent {
             seq: seq as u64,
             time,
@@ -115,15 +117,67 @@ pub(crate) async fn insert_events(
         }
         q.execute(&mut *conn).await?;
     }
-    let nodes: Vec<String> = frontier.nodes().iter().map(hex::encode).collect();
+    insert_nodes(conn, &nodes).await?;
+    let border: Vec<String> = frontier.nodes().iter().map(hex::encode).collect();
     sqlx::query("UPDATE audit_head SET next_seq = $1, last_time = $2, frontier = $3, root = $4 WHERE id = 1")
         .bind(next_seq + drafts.len() as i64)
         .bind(time_micros)
-        .bind(nodes.join(","))
+        .bind(border.join(","))
         .bind(hex::encode(frontier.root()))
         .execute(&mut *conn)
         .await?;
+    if let Some(signer) = signer {
+        insert_checkpoint(conn, signer, frontier.len(), &frontier.root(), time_micros).await?;
+    }
     Ok(events)
+}
+
+/// The stored key of a perfect subtree (see migration 0002).
+fn node_key(id: NodeId) -> Result<i64, StoreError> {
+    if id.level >= 64 || id.index >= 1 << 56 {
+        return Err(StoreError::Corrupt { what: "audit node", reason: format!("{id:?} is beyond the stored range") });
+    }
+    Ok((i64::from(id.level) << 56) | id.index as i64)
+}
+
+pub(crate) async fn insert_nodes(conn: &mut AnyConnection, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+    for chunk in nodes.chunks(INSERT_CHUNK * 4) {
+        let mut sql = String::from("INSERT INTO audit_nodes (node, hash) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+        }
+        let mut q = sqlx::query(&sql);
+        for (id, hash) in chunk {
+            q = q.bind(node_key(*id)?).bind(hex::encode(hash));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Signs the checkpoint of the tree of `size` records with root `root` and stores it. Runs in
+/// the transaction that holds the audit head lock, so it signs only trees of the one log.
+pub(crate) async fn insert_checkpoint(
+    conn: &mut AnyConnection,
+    signer: &Signer,
+    size: u64,
+    root: &Hash,
+    time_micros: i64,
+) -> Result<(), StoreError> {
+    let signing = |e: String| StoreError::Corrupt { what: "audit checkpoint", reason: e };
+    let checkpoint = Checkpoint::new(signer.name(), size, *root).map_err(|e| signing(e.to_string()))?;
+    let note = checkpoint.sign(&[signer]).map_err(|e| signing(e.to_string()))?;
+    sqlx::query("INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+        .bind(size as i64)
+        .bind(hex::encode(root))
+        .bind(note.to_string())
+        .bind(time_micros)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Filters for reading the audit log. Empty filters match everything.

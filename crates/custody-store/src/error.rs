@@ -21,6 +21,15 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A position or size asked for is not in the log (an index beyond the size, a size
+    /// beyond the log, a consistency proof from size 0).
+    #[error("`{field}`: {reason}")]
+    OutOfRange {
+        /// The input field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The input is invalid.
     #[error(transparent)]
     Invalid(#[from] CoreError),
@@ -55,7 +64,7 @@ impl StoreError {
     /// Whether this error is the caller's (bad input, conflict, missing thing) rather than the
     /// store's. Audit records of caller errors have outcome `rejected`, others `error`.
     pub fn is_caller_error(&self) -> bool {
-        matches!(self, Self::NotFound { .. } | Self::Conflict { .. } | Self::Invalid(_))
+        matches!(self, Self::NotFound { .. } | Self::Conflict { .. } | Self::Invalid(_) | Self::OutOfRange { .. })
     }
 
     pub(crate) fn not_found(what: &'static str, key: impl std::fmt::Display) -> Self {

@@ -27,6 +27,7 @@ mod datasets;
 mod error;
 mod migrate;
 mod projects;
+mod proofs;
 mod rows;
 mod tokens;
 mod writer;
@@ -38,6 +39,7 @@ pub use audit::AuditQuery;
 pub use backend::Backend;
 pub use datasets::DatasetQuery;
 pub use error::StoreError;
+pub use proofs::{AuditConsistency, AuditInclusion, SignedCheckpoint};
 pub use tokens::{NewToken, TokenRecord};
 
 use custody_core::{AuditDraft, AuditEvent};
@@ -75,11 +77,29 @@ pub struct StoreOptions {
     pub postgres_writers: usize,
     /// How long to wait for a connection before failing.
     pub acquire_timeout: Duration,
+    /// How the audit log signs its checkpoints; `None`: it does not (tests of other things).
+    pub checkpoints: Option<CheckpointSigning>,
+}
+
+/// How the audit log signs checkpoints.
+#[derive(Debug, Clone)]
+pub struct CheckpointSigning {
+    /// The log's key; its name is the checkpoints' origin line.
+    pub signer: std::sync::Arc<custody_audit::Signer>,
+    /// Zero: a checkpoint in every batch's transaction. Otherwise at most one per interval,
+    /// each signed under the audit head lock over what has committed.
+    pub interval: Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_read_connections: 8, max_batch: 512, postgres_writers: 4, acquire_timeout: Duration::from_secs(10) }
+        Self {
+            max_read_connections: 8,
+            max_batch: 512,
+            postgres_writers: 4,
+            acquire_timeout: Duration::from_secs(10),
+            checkpoints: None,
+        }
     }
 }
 
@@ -91,8 +111,9 @@ pub struct Store {
     read: sqlx::AnyPool,
     writer: Writer,
     facts: std::sync::Arc<cache::FactsCache>,
-    /// The PostgreSQL invalidation listener, stopped by [`Store::close`].
-    listener: Option<std::sync::Arc<tokio::task::AbortHandle>>,
+    /// Background tasks (the PostgreSQL invalidation listener, the checkpoint ticker),
+    /// stopped by [`Store::close`].
+    tasks: std::sync::Arc<Vec<tokio::task::AbortHandle>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -118,14 +139,21 @@ impl Store {
         {
             let mut conn = write_pool.acquire().await?;
             migrate::run(backend, &mut conn).await?;
+            proofs::backfill_nodes(backend, &mut conn).await?;
         }
-        let writer = Writer::start(backend, write_pool, options.max_batch, writers);
+        let mut tasks = Vec::new();
+        let in_batch = options.checkpoints.as_ref().filter(|c| c.interval.is_zero()).map(|c| c.signer.clone());
+        if let Some(c) = options.checkpoints.as_ref().filter(|c| !c.interval.is_zero()) {
+            tasks.push(tokio::spawn(proofs::sign_periodically(backend, write_pool.clone(), c.clone())).abort_handle());
+        }
+        let writer = Writer::start(backend, write_pool, options.max_batch, writers, in_batch);
         // Off until the PostgreSQL listener is up. SQLite answers these lookups in
         // microseconds and has no way to hear another process's writes: it never caches.
         let facts = std::sync::Arc::new(cache::FactsCache::new(false));
-        let listener = (backend == Backend::Postgres)
-            .then(|| std::sync::Arc::new(tokio::spawn(cache::listen(url.to_owned(), facts.clone())).abort_handle()));
-        Ok(Self { backend, read, writer, facts, listener })
+        if backend == Backend::Postgres {
+            tasks.push(tokio::spawn(cache::listen(url.to_owned(), facts.clone())).abort_handle());
+        }
+        Ok(Self { backend, read, writer, facts, tasks: std::sync::Arc::new(tasks) })
     }
 
     /// Which database this is.
@@ -205,8 +233,8 @@ impl Store {
 
     /// Stops accepting writes and waits until the batches in flight are committed.
     pub async fn close(&self) {
-        if let Some(listener) = &self.listener {
-            listener.abort();
+        for task in self.tasks.iter() {
+            task.abort();
         }
         self.writer.close().await;
         self.read.close().await;

@@ -10,8 +10,10 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, description: "foundation", sql: include_str!("../migrations/0001_foundation.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, description: "foundation", sql: include_str!("../migrations/0001_foundation.sql") },
+    Migration { version: 2, description: "audit tree", sql: include_str!("../migrations/0002_audit_tree.sql") },
+];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps replicas starting together
 /// from migrating at once.

@@ -1,6 +1,7 @@
 //! The group-commit writer: one task per process that turns waiting writes into batches.
 
 use crate::{Backend, BoxFuture, StoreError, WriteOp, audit::insert_events};
+use custody_audit::Signer;
 use custody_core::{AuditDraft, AuditEvent, Outcome};
 use sqlx::{AnyConnection, AnyPool};
 use std::any::Any;
@@ -40,13 +41,19 @@ impl Writer {
     /// Starts `workers` tasks taking batches from one queue. SQLite has one writer at a time,
     /// so one worker; on PostgreSQL several batches run their writes side by side and only
     /// the short final step (sequencing, audit insert, commit) takes turns on `audit_head`.
-    pub(crate) fn start(backend: Backend, pool: AnyPool, max_batch: usize, workers: usize) -> Self {
+    pub(crate) fn start(
+        backend: Backend,
+        pool: AnyPool,
+        max_batch: usize,
+        workers: usize,
+        signer: Option<Arc<Signer>>,
+    ) -> Self {
         let max_batch = max_batch.max(1);
         let (queue, rx) = mpsc::channel(max_batch * 4);
         let rx = Arc::new(Mutex::new(rx));
         let (stop, stopped) = watch::channel(false);
         let workers = (0..workers.max(1))
-            .map(|_| tokio::spawn(work(backend, pool.clone(), rx.clone(), stopped.clone(), max_batch)))
+            .map(|_| tokio::spawn(work(backend, pool.clone(), rx.clone(), stopped.clone(), max_batch, signer.clone())))
             .collect();
         Self { queue, running: Arc::new(Mutex::new(Some(Running { stop, workers }))) }
     }
@@ -99,7 +106,9 @@ async fn work(
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     mut stopped: watch::Receiver<bool>,
     max_batch: usize,
+    signer: Option<Arc<Signer>>,
 ) {
+    let signer = signer.as_deref();
     let mut batch = Vec::with_capacity(max_batch);
     loop {
         let received = {
@@ -111,13 +120,13 @@ async fn work(
         };
         match received {
             Some(0) => break,
-            Some(_) => commit_batch(backend, &pool, std::mem::take(&mut batch)).await,
+            Some(_) => commit_batch(backend, &pool, std::mem::take(&mut batch), signer).await,
             None => {
                 // Stopping: refuse new writes, then drain what was queued before.
                 let mut rx = rx.lock().await;
                 rx.close();
                 while rx.recv_many(&mut batch, max_batch).await > 0 {
-                    commit_batch(backend, &pool, std::mem::take(&mut batch)).await;
+                    commit_batch(backend, &pool, std::mem::take(&mut batch), signer).await;
                 }
                 break;
             }
@@ -130,7 +139,7 @@ enum JobResult {
     Failed(StoreError),
 }
 
-async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
+async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>, signer: Option<&Signer>) {
     let mut drafts = Vec::with_capacity(jobs.len());
     let mut replies = Vec::with_capacity(jobs.len());
     let mut ops: Vec<Option<OpFn>> = Vec::with_capacity(jobs.len());
@@ -143,12 +152,12 @@ async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
     // per write). If any write fails, nothing of that attempt is kept, and the batch runs
     // again with a savepoint per write so that only the failing one is undone.
     let originals = drafts.clone();
-    let outcome = match run_optimistic(backend, pool, &ops, &mut drafts).await {
+    let outcome = match run_optimistic(backend, pool, &ops, &mut drafts, signer).await {
         Optimistic::Committed(done) => Ok(done),
         Optimistic::CommitFailed(e) => Err(e),
         Optimistic::RolledBack => {
             drafts = originals;
-            run_batch(backend, pool, &ops, &mut drafts).await
+            run_batch(backend, pool, &ops, &mut drafts, signer).await
         }
     };
     match outcome {
@@ -186,6 +195,7 @@ async fn run_optimistic(
     pool: &AnyPool,
     ops: &[Option<OpFn>],
     drafts: &mut [AuditDraft],
+    signer: Option<&Signer>,
 ) -> Optimistic {
     let Ok(mut conn) = pool.acquire().await else { return Optimistic::RolledBack };
     if crate::exec(&mut conn, backend.begin_write()).await.is_err() {
@@ -199,7 +209,7 @@ async fn run_optimistic(
                 None => results.push(JobResult::Done(Box::new(()))),
             }
         }
-        let events = insert_events(backend, &mut conn, drafts).await?;
+        let events = insert_events(backend, &mut conn, drafts, signer).await?;
         Ok::<_, StoreError>((results, events))
     }
     .await;
@@ -227,6 +237,7 @@ async fn run_batch(
     pool: &AnyPool,
     ops: &[Option<OpFn>],
     drafts: &mut [AuditDraft],
+    signer: Option<&Signer>,
 ) -> Result<(Vec<JobResult>, Vec<AuditEvent>), StoreError> {
     let mut conn = pool.acquire().await?;
     crate::exec(&mut conn, backend.begin_write()).await?;
@@ -263,7 +274,7 @@ async fn run_batch(
                 }
             }
         }
-        let events = insert_events(backend, &mut conn, drafts).await?;
+        let events = insert_events(backend, &mut conn, drafts, signer).await?;
         crate::exec(&mut conn, "COMMIT").await?;
         Ok::<_, StoreError>((results, events))
     }

@@ -412,13 +412,59 @@ async fn assert_log_verifies(store: &Store) {
     }
     assert_eq!(leaves.len() as u64, size);
     assert_eq!(hex::encode(custody_audit::root(&leaves)), root);
+    assert_proofs_match(store, &leaves).await;
+}
+
+/// Proofs, past roots and frontiers read from the stored subtrees equal those computed from
+/// all the leaves.
+async fn assert_proofs_match(store: &Store, leaves: &[custody_audit::Hash]) {
+    let n = leaves.len() as u64;
+    for size in [1, 2, 3, n / 3, n / 2 + 1, n - 1, n].into_iter().filter(|s| (1..=n).contains(s)) {
+        let prefix = &leaves[..size as usize];
+        assert_eq!(store.audit_root_at(size).await.unwrap(), custody_audit::root(prefix));
+        let mut frontier = custody_audit::MerkleFrontier::new();
+        prefix.iter().for_each(|l| frontier.push(*l));
+        assert_eq!(store.audit_frontier(size).await.unwrap(), frontier.nodes());
+        for seq in [0, size / 2, size - 1] {
+            let p = store.audit_inclusion(seq, size).await.unwrap();
+            assert_eq!(p.proof, custody_audit::inclusion_proof(prefix, seq).unwrap(), "seq {seq} size {size}");
+            assert_eq!((p.leaf_hash, p.root), (leaves[seq as usize], custody_audit::root(prefix)));
+        }
+        for from in [1, size / 2 + 1, size] {
+            let c = store.audit_consistency(from, size).await.unwrap();
+            assert_eq!(c.proof, custody_audit::consistency_proof(prefix, from).unwrap(), "{from}..{size}");
+            assert_eq!(c.from_root, custody_audit::root(&leaves[..from as usize]));
+        }
+    }
+    assert!(matches!(store.audit_inclusion(n, n).await, Err(StoreError::OutOfRange { .. })));
+    assert!(matches!(store.audit_inclusion(0, n + 1).await, Err(StoreError::OutOfRange { .. })));
+    assert!(matches!(store.audit_consistency(0, n).await, Err(StoreError::OutOfRange { .. })));
+}
+
+/// Every stored checkpoint is signed by `key`, and its root is the root of its prefix of
+/// `leaves`: the log never signed two inconsistent trees.
+async fn assert_checkpoints_match(store: &Store, key: &custody_audit::Verifier, leaves: &[custody_audit::Hash]) {
+    let checkpoints = store.audit_checkpoints(0, 10_000).await.unwrap();
+    assert!(!checkpoints.is_empty());
+    let mut last = 0;
+    for c in &checkpoints {
+        let opened = custody_audit::Checkpoint::open(&c.note, std::slice::from_ref(key)).unwrap();
+        assert_eq!((opened.size, hex::encode(opened.root)), (c.size, c.root.clone()));
+        assert_eq!(opened.root, custody_audit::root(&leaves[..c.size as usize]), "checkpoint at {}", c.size);
+        assert!(c.size > last);
+        last = c.size;
+    }
+    assert_eq!(store.audit_latest_checkpoint().await.unwrap().unwrap().size, leaves.len() as u64);
 }
 
 #[tokio::test]
 async fn the_merkle_root_covers_every_record_under_concurrency() {
+    let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
+    let signing = custody_store::CheckpointSigning { signer: signer.clone(), interval: std::time::Duration::ZERO };
+    let options = StoreOptions { checkpoints: Some(signing), ..StoreOptions::default() };
     for db in testing::all().await {
-        let a = Store::open(&db.url, StoreOptions::default()).await.unwrap();
-        let b = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        let a = Store::open(&db.url, options.clone()).await.unwrap();
+        let b = Store::open(&db.url, options.clone()).await.unwrap();
         assert_eq!(a.audit_root().await.unwrap(), (0, hex::encode(custody_audit::EMPTY_ROOT)));
         let p = project(&a, "p").await;
         let mut tasks = Vec::new();
@@ -446,8 +492,39 @@ async fn the_merkle_root_covers_every_record_under_concurrency() {
         }
         assert_eq!(a.audit_len().await.unwrap(), 241);
         assert_log_verifies(&a).await;
+        let leaves = a.audit_leaf_hashes(241).await.unwrap();
+        assert_checkpoints_match(&a, &signer.verifier(), &leaves).await;
         a.close().await;
         b.close().await;
+        // A log whose subtree hashes are lost (or that predates them) gets them back on open.
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+        sqlx::query("DELETE FROM audit_nodes WHERE node > 3").execute(&mut conn).await.unwrap();
+        let reopened = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        assert_proofs_match(&reopened, &leaves).await;
+        reopened.close().await;
+    }
+}
+
+#[tokio::test]
+async fn interval_checkpoints_cover_the_committed_log() {
+    let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
+    let interval = std::time::Duration::from_millis(20);
+    let signing = custody_store::CheckpointSigning { signer: signer.clone(), interval };
+    for db in testing::all().await {
+        let store = Store::open(&db.url, StoreOptions { checkpoints: Some(signing.clone()), ..Default::default() })
+            .await
+            .unwrap();
+        for _ in 0..50 {
+            store.record(draft("r", Action::AuditRead)).await.unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.audit_latest_checkpoint().await.unwrap().map(|c| c.size) != Some(50) {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint of the whole log");
+            tokio::time::sleep(interval).await;
+        }
+        let leaves = store.audit_leaf_hashes(50).await.unwrap();
+        assert_checkpoints_match(&store, &signer.verifier(), &leaves).await;
+        store.close().await;
     }
 }
 

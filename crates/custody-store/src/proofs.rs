@@ -1,0 +1,273 @@
+//! Reading the audit tree: proofs and past roots from the stored subtree hashes (O(log n)
+//! rows each), the frontier an archived segment starts from, and the signed checkpoints; and
+//! the upkeep that keeps those stored (backfill, interval signing).
+
+use crate::audit::insert_checkpoint;
+use crate::rows::{self, micros};
+use crate::{Backend, CheckpointSigning, Store, StoreError};
+use custody_audit::{
+    Hash, MerkleFrontier, NodeId, ProofError, Span, consistency_spans, frontier_nodes, hash_from_slice,
+    inclusion_spans, span_hashes,
+};
+use custody_core::Timestamp;
+use sqlx::{AnyConnection, AnyPool};
+use std::collections::HashMap;
+
+/// An inclusion proof of one record, with what it is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditInclusion {
+    /// The record's sequence number (leaf index).
+    pub seq: u64,
+    /// The tree size proven against.
+    pub size: u64,
+    /// The record's leaf hash.
+    pub leaf_hash: Hash,
+    /// The root of the tree of `size` records.
+    pub root: Hash,
+    /// The audit path, leaf to root.
+    pub proof: Vec<Hash>,
+}
+
+/// A consistency proof between two tree sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConsistency {
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// The root at `from`.
+    pub from_root: Hash,
+    /// The root at `to`.
+    pub to_root: Hash,
+    /// The proof hashes.
+    pub proof: Vec<Hash>,
+}
+
+/// A signed tree head as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// Tree size.
+    pub size: u64,
+    /// Hex root.
+    pub root: String,
+    /// The signed note (checkpoint text, blank line, signature lines).
+    pub note: String,
+    /// When it was signed.
+    pub signed_at: Timestamp,
+}
+
+fn node_key(id: NodeId) -> i64 {
+    (i64::from(id.level) << 56) | id.index as i64
+}
+
+fn out_of_range(field: &'static str, e: ProofError) -> StoreError {
+    StoreError::OutOfRange { field, reason: e.to_string() }
+}
+
+fn parse_hash(what: &'static str, text: &str) -> Result<Hash, StoreError> {
+    let bytes = hex::decode(text).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })?;
+    hash_from_slice(&bytes).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })
+}
+
+impl Store {
+    /// The hashes of the perfect subtrees `ids` (leaves from `audit_events`, the rest from
+    /// `audit_nodes`), in two queries.
+    async fn audit_node_hashes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|id| id.level == 0);
+        for (sql, keys, leaf) in [
+            ("SELECT seq AS k, leaf_hash AS h FROM audit_events WHERE seq IN", leaves, true),
+            ("SELECT node AS k, hash AS h FROM audit_nodes WHERE node IN", inner, false),
+        ] {
+            if keys.is_empty() {
+                continue;
+            }
+            let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("{sql} ({})", placeholders.join(","));
+            let mut q = sqlx::query(&sql);
+            for id in &keys {
+                q = q.bind(if leaf { id.index as i64 } else { node_key(*id) });
+            }
+            let by_key: HashMap<i64, NodeId> =
+                keys.iter().map(|id| (if leaf { id.index as i64 } else { node_key(*id) }, *id)).collect();
+            for row in q.fetch_all(&self.read).await? {
+                let key = rows::int(&row, "k")?;
+                if let Some(id) = by_key.get(&key) {
+                    found.insert(*id, parse_hash("audit node", &rows::text(&row, "h")?)?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The hashes of `spans`, in order, reading only the subtrees they are made of.
+    async fn audit_span_hashes(&self, spans: &[Span]) -> Result<Vec<Hash>, StoreError> {
+        let mut ids: Vec<NodeId> = spans.iter().flat_map(Span::nodes).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let found = self.audit_node_hashes(&ids).await?;
+        span_hashes(spans, &|id| found.get(&id).copied())
+            .map_err(|e| StoreError::Corrupt { what: "audit tree", reason: e.to_string() })
+    }
+
+    /// Checks that a tree of `size` records has been committed.
+    async fn committed(&self, field: &'static str, size: u64) -> Result<(), StoreError> {
+        let current = self.audit_len().await?;
+        if size > current {
+            return Err(StoreError::OutOfRange { field, reason: format!("size {size} is beyond the log's {current}") });
+        }
+        Ok(())
+    }
+
+    /// The inclusion proof of record `seq` in the tree of `size` records.
+    pub async fn audit_inclusion(&self, seq: u64, size: u64) -> Result<AuditInclusion, StoreError> {
+        let spans = inclusion_spans(seq, size).map_err(|e| out_of_range("seq", e))?;
+        self.committed("size", size).await?;
+        let mut all = spans.clone();
+        all.push(Span { start: seq, end: seq + 1 });
+        all.push(Span { start: 0, end: size });
+        let mut hashes = self.audit_span_hashes(&all).await?;
+        let root = hashes.pop().ok_or(StoreError::Corrupt { what: "audit tree", reason: "no root".into() })?;
+        let leaf_hash = hashes.pop().ok_or(StoreError::Corrupt { what: "audit tree", reason: "no leaf".into() })?;
+        Ok(AuditInclusion { seq, size, leaf_hash, root, proof: hashes })
+    }
+
+    /// The consistency proof from the tree of `from` records to the tree of `to`.
+    pub async fn audit_consistency(&self, from: u64, to: u64) -> Result<AuditConsistency, StoreError> {
+        let spans = consistency_spans(from, to).map_err(|e| out_of_range("from", e))?;
+        self.committed("to", to).await?;
+        let mut all = spans.clone();
+        all.push(Span { start: 0, end: from });
+        all.push(Span { start: 0, end: to });
+        let mut hashes = self.audit_span_hashes(&all).await?;
+        let corrupt = || StoreError::Corrupt { what: "audit tree", reason: "missing root".into() };
+        let to_root = hashes.pop().ok_or_else(corrupt)?;
+        let from_root = hashes.pop().ok_or_else(corrupt)?;
+        Ok(AuditConsistency { from, to, from_root, to_root, proof: hashes })
+    }
+
+    /// The root of the tree of the first `size` records (the empty root for 0).
+    pub async fn audit_root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        self.committed("size", size).await?;
+        if size == 0 {
+            return Ok(custody_audit::EMPTY_ROOT);
+        }
+        let hashes = self.audit_span_hashes(&[Span { start: 0, end: size }]).await?;
+        hashes.first().copied().ok_or(StoreError::Corrupt { what: "audit tree", reason: "no root".into() })
+    }
+
+    /// The frontier of the tree of the first `size` records (its perfect subtrees, largest
+    /// first): where an archived segment starting at `size` continues the tree from.
+    pub async fn audit_frontier(&self, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.committed("size", size).await?;
+        let ids = frontier_nodes(size);
+        let found = self.audit_node_hashes(&ids).await?;
+        ids.iter()
+            .map(|id| {
+                found.get(id).copied().ok_or(StoreError::Corrupt {
+                    what: "audit tree",
+                    reason: format!("subtree ({}, {}) is missing", id.level, id.index),
+                })
+            })
+            .collect()
+    }
+
+    /// Signed checkpoints with a size of at least `from_size`, smallest first (at most `limit`).
+    pub async fn audit_checkpoints(&self, from_size: u64, limit: u32) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        sqlx::query("SELECT * FROM audit_checkpoints WHERE size >= $1 ORDER BY size LIMIT $2")
+            .bind(i64::try_from(from_size).unwrap_or(i64::MAX))
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(checkpoint_from_row)
+            .collect()
+    }
+
+    /// The newest signed checkpoint, if the log has signed one.
+    pub async fn audit_latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
+        sqlx::query("SELECT * FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(checkpoint_from_row)
+            .transpose()
+    }
+}
+
+fn checkpoint_from_row(row: &sqlx::any::AnyRow) -> Result<SignedCheckpoint, StoreError> {
+    Ok(SignedCheckpoint {
+        size: rows::int(row, "size")? as u64,
+        root: rows::text(row, "root")?,
+        note: rows::text(row, "note")?,
+        signed_at: rows::time(row, "signed_at")?,
+    })
+}
+
+/// Stores the subtree hashes of a log written before they were kept (migration 0002), under
+/// the audit head lock so no batch appends meanwhile. Does nothing when they are complete.
+pub(crate) async fn backfill_nodes(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    crate::exec(conn, backend.begin_write()).await?;
+    let result = async {
+        let head = sqlx::query(backend.lock_audit_head()).fetch_one(&mut *conn).await?;
+        let size = rows::int(&head, "next_seq")? as u64;
+        let stored = rows::int(&sqlx::query("SELECT COUNT(*) AS n FROM audit_nodes").fetch_one(&mut *conn).await?, "n")?;
+        // A tree of n leaves has n - popcount(n) perfect subtrees above its leaves.
+        if stored as u64 == size - u64::from(size.count_ones()) {
+            return Ok(());
+        }
+        crate::exec(conn, "DELETE FROM audit_nodes").await?;
+        let mut frontier = MerkleFrontier::new();
+        let mut nodes = Vec::new();
+        let leaves = sqlx::query("SELECT leaf_hash FROM audit_events ORDER BY seq").fetch_all(&mut *conn).await?;
+        for row in &leaves {
+            frontier.push_reporting(parse_hash("leaf_hash", &rows::text(row, "leaf_hash")?)?, |id, h| {
+                nodes.push((id, *h));
+            });
+        }
+        crate::audit::insert_nodes(conn, &nodes).await
+    }
+    .await;
+    match result {
+        Ok(()) => crate::exec(conn, "COMMIT").await.map_err(StoreError::from),
+        Err(e) => {
+            let _ = crate::exec(conn, "ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// Signs a checkpoint of the committed log every `interval`, when it has grown.
+pub(crate) async fn sign_periodically(backend: Backend, pool: AnyPool, signing: CheckpointSigning) {
+    let mut tick = tokio::time::interval(signing.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sign_head(backend, &pool, &signing.signer).await {
+            tracing::warn!(error = %e, "could not sign an audit checkpoint; retrying at the next interval");
+        }
+    }
+}
+
+async fn sign_head(backend: Backend, pool: &AnyPool, signer: &custody_audit::Signer) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    crate::exec(&mut conn, backend.begin_write()).await?;
+    let result = async {
+        let head = sqlx::query(backend.lock_audit_head()).fetch_one(&mut *conn).await?;
+        let size = rows::int(&head, "next_seq")?;
+        let root = sqlx::query("SELECT root FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+        let root = parse_hash("audit root", &rows::text(&root, "root")?)?;
+        if size > 0 {
+            insert_checkpoint(&mut conn, signer, size as u64, &root, micros(custody_core::now())).await?;
+        }
+        Ok::<_, StoreError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => crate::exec(&mut conn, "COMMIT").await.map_err(StoreError::from),
+        Err(e) => {
+            let _ = crate::exec(&mut conn, "ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
