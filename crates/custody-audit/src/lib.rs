@@ -15,6 +15,9 @@
 //! - [`MerkleFrontier`]: appends leaves keeping only O(log n) hashes, and yields the same root.
 //! - [`tree`]: the same proofs from stored perfect-subtree hashes ([`NodeId`], [`Span`]), so a
 //!   log of any size answers with O(log n) reads.
+//! - [`export`]: offline verification of an exported segment of the log (records as JSON
+//!   lines, signed checkpoints, the starting frontier), naming the first record or checkpoint
+//!   that is wrong and how.
 //! - [`hash_from_slice`]: turns untrusted bytes (for example decoded from a checkpoint or proof)
 //!   into a [`Hash`](tyalias@Hash), refusing anything that is not exactly 32 bytes.
 //!
@@ -68,12 +71,14 @@
 //! ```
 
 pub mod checkpoint;
+pub mod export;
 pub mod merkle;
 pub mod note;
 pub mod record;
 pub mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use export::{SegmentFailure, SegmentReport, SegmentStart, read_checkpoints, verify_segment};
 
 pub use merkle::{
     EMPTY_ROOT, HASH_LEN, Hash, MerkleFrontier, ProofError, consistency_proof, hash_from_slice, hash_to_hex,

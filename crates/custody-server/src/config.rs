@@ -23,6 +23,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Accept OIDC bearer JWTs from this issuer.
     pub oidc: Option<OidcConfig>,
+    /// The audit log's signing key (created 0600 on first start); default
+    /// `<data_dir>/audit-log.key`. Replicas on one database must share it.
+    pub audit_key_file: Option<PathBuf>,
+    /// The origin (key name) of a newly created log key; default
+    /// `custody.local/audit/<random>`. An existing key keeps its own.
+    pub audit_origin: Option<String>,
+    /// Sign a checkpoint at most this often (milliseconds); 0: after every batch.
+    pub checkpoint_interval_ms: u64,
 }
 
 /// A certificate chain and private key, PEM files.
@@ -76,6 +84,9 @@ impl Default for Config {
             policy_dir: None,
             max_body_bytes: 1024 * 1024,
             oidc: None,
+            audit_key_file: None,
+            audit_origin: None,
+            checkpoint_interval_ms: 0,
         }
     }
 }
@@ -144,10 +155,26 @@ impl Config {
                 leeway_secs: default_leeway(),
             });
         }
+        if let Some(v) = var("CUSTODY_AUDIT_KEY_FILE") {
+            self.audit_key_file = Some(v.into());
+        }
+        if let Some(v) = var("CUSTODY_AUDIT_ORIGIN") {
+            self.audit_origin = Some(v);
+        }
+        if let Some(v) = var("CUSTODY_CHECKPOINT_INTERVAL_MS") {
+            self.checkpoint_interval_ms = v
+                .parse()
+                .map_err(|_| bad("CUSTODY_CHECKPOINT_INTERVAL_MS", format!("`{v}` is not a number of milliseconds")))?;
+        }
         if self.max_body_bytes < 1024 {
             return Err(bad("max_body_bytes", format!("{} is below the minimum of 1024", self.max_body_bytes)));
         }
         Ok(())
+    }
+
+    /// Where the audit log's signing key is.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key_file.clone().unwrap_or_else(|| self.data_dir.join("audit-log.key"))
     }
 
     /// The database URL: the configured one, or SQLite in the data directory.

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod config;
 mod error;
+pub mod log_key;
 mod routes;
 mod state;
 
@@ -60,6 +61,9 @@ pub enum StartError {
     /// The OIDC client could not be built.
     #[error("OIDC: {0}")]
     Oidc(String),
+    /// The audit log's key is unusable.
+    #[error(transparent)]
+    LogKey(#[from] log_key::LogKeyError),
     /// The first administrator token could not be generated.
     #[error("generating the administrator token failed")]
     Random,
@@ -107,7 +111,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Some(dir) => PolicyEngine::from_dir(dir)?,
         None => PolicyEngine::builtin()?,
     };
-    let store = Store::open(&config.database_url(), StoreOptions::default()).await?;
+    if config.audit_key_file.is_none() {
+        create_private_dir(&config.data_dir)?;
+    }
+    let origin = config.audit_origin.clone().unwrap_or_else(log_key::default_origin);
+    let signer = std::sync::Arc::new(log_key::load_or_create(&config.audit_key_path(), &origin)?);
+    let log_key = signer.verifier();
+    let checkpoints = custody_store::CheckpointSigning {
+        signer,
+        interval: std::time::Duration::from_millis(config.checkpoint_interval_ms),
+    };
+    let store =
+        Store::open(&config.database_url(), StoreOptions { checkpoints: Some(checkpoints), ..StoreOptions::default() })
+            .await?;
     let bootstrap_token = bootstrap_admin(&store, &policy).await?;
     let oidc = config.oidc.clone().map(OidcVerifier::new).transpose().map_err(|e| StartError::Oidc(e.to_string()))?;
     let state = state::AppState::new(
@@ -116,6 +132,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Authenticator::new(store.clone(), oidc),
         metrics_handle(),
         config.max_body_bytes,
+        log_key,
     );
     let app = routes::router(state);
     let listener =

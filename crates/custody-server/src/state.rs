@@ -24,6 +24,8 @@ pub(crate) struct Inner {
     pub(crate) auth: Authenticator,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) max_body_bytes: usize,
+    /// The public half of the audit log's key.
+    pub(crate) log_key: custody_audit::Verifier,
 }
 
 impl AppState {
@@ -33,8 +35,9 @@ impl AppState {
         auth: Authenticator,
         metrics: PrometheusHandle,
         max_body_bytes: usize,
+        log_key: custody_audit::Verifier,
     ) -> Self {
-        Self { inner: Arc::new(Inner { store, policy, auth, metrics, max_body_bytes }) }
+        Self { inner: Arc::new(Inner { store, policy, auth, metrics, max_body_bytes, log_key }) }
     }
 
     /// The store.
@@ -150,6 +153,20 @@ impl Ctx {
 
     /// Records a request refused before or after authorization (bad input, unknown
     /// resource) and returns the error to answer with.
+    /// Records and answers a read the store refused as the caller's error (out of range, not
+    /// found), or answers a store failure; passes a success through with the draft to record.
+    pub(crate) async fn checked<T>(
+        &self,
+        draft: AuditDraft,
+        result: Result<T, custody_store::StoreError>,
+    ) -> Result<(T, AuditDraft), ApiError> {
+        match result {
+            Ok(v) => Ok((v, draft)),
+            Err(e) if e.is_caller_error() => Err(self.refuse(draft, e.into()).await),
+            Err(e) => Err(self.store_error(e)),
+        }
+    }
+
     pub(crate) async fn refuse(&self, mut draft: AuditDraft, err: ApiError) -> ApiError {
         draft.outcome = if err.status.is_server_error() { Outcome::Error } else { Outcome::Rejected };
         if let serde_json::Value::Object(map) = &mut draft.details {

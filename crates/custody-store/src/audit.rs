@@ -170,13 +170,15 @@ pub(crate) async fn insert_checkpoint(
     let signing = |e: String| StoreError::Corrupt { what: "audit checkpoint", reason: e };
     let checkpoint = Checkpoint::new(signer.name(), size, *root).map_err(|e| signing(e.to_string()))?;
     let note = checkpoint.sign(&[signer]).map_err(|e| signing(e.to_string()))?;
-    sqlx::query("INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-        .bind(size as i64)
-        .bind(hex::encode(root))
-        .bind(note.to_string())
-        .bind(time_micros)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(size as i64)
+    .bind(hex::encode(root))
+    .bind(note.to_string())
+    .bind(time_micros)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

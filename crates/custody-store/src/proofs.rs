@@ -211,7 +211,8 @@ pub(crate) async fn backfill_nodes(backend: Backend, conn: &mut AnyConnection) -
     let result = async {
         let head = sqlx::query(backend.lock_audit_head()).fetch_one(&mut *conn).await?;
         let size = rows::int(&head, "next_seq")? as u64;
-        let stored = rows::int(&sqlx::query("SELECT COUNT(*) AS n FROM audit_nodes").fetch_one(&mut *conn).await?, "n")?;
+        let stored =
+            rows::int(&sqlx::query("SELECT COUNT(*) AS n FROM audit_nodes").fetch_one(&mut *conn).await?, "n")?;
         // A tree of n leaves has n - popcount(n) perfect subtrees above its leaves.
         if stored as u64 == size - u64::from(size.count_ones()) {
             return Ok(());

@@ -80,6 +80,11 @@ route_table! {
     get "/api/v1/audit/root" => proofs::root;
     get "/api/v1/audit/proofs/inclusion" => proofs::inclusion;
     get "/api/v1/audit/proofs/consistency" => proofs::consistency;
+    get "/api/v1/audit/key" => proofs::key;
+    get "/api/v1/audit/checkpoint" => proofs::checkpoint;
+    get "/api/v1/audit/checkpoints" => proofs::checkpoints;
+    get "/api/v1/audit/frontier" => proofs::frontier;
+    get "/api/v1/audit/export" => proofs::export;
 }
 
 /// The OpenAPI document of the API.
@@ -90,7 +95,8 @@ route_table! {
         system::whoami, projects::create, projects::list, projects::get, datasets::register, datasets::list,
         datasets::get, datasets::add_version, datasets::versions, datasets::raise, datasets::lower, datasets::grant,
         datasets::revoke, approvals::list, approvals::get, approvals::decide, tokens::create, tokens::list,
-        tokens::revoke, audit::list, proofs::root, proofs::inclusion, proofs::consistency,
+        tokens::revoke, audit::list, proofs::root, proofs::inclusion, proofs::consistency, proofs::key,
+        proofs::checkpoint, proofs::checkpoints, proofs::frontier, proofs::export,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

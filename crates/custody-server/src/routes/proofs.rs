@@ -95,27 +95,19 @@ pub(crate) async fn inclusion(
 ) -> Result<Json<InclusionProof>, ApiError> {
     let draft = authorize_whole_log(&ctx).await?;
     let q = ctx.query(&draft, "query", q).await?;
-    let (current, _) = ctx.store().audit_root().await.map_err(|e| ctx.store_error(e))?;
-    let size = q.size.unwrap_or(current);
-    if size > current || q.seq >= size {
-        let err = ApiError::invalid(
-            "seq",
-            format!("record {} is not in a log of size {size} (current size {current})", q.seq),
-        );
-        return Err(ctx.refuse(draft, err).await);
-    }
-    let leaves = ctx.store().audit_leaf_hashes(size).await.map_err(|e| ctx.store_error(e))?;
-    let proof = custody_audit::inclusion_proof(&leaves, q.seq).map_err(|e| ApiError::invalid("seq", e.to_string()))?;
-    let seq = usize::try_from(q.seq).map_err(|_| ApiError::invalid("seq", "too large"))?;
-    let body = InclusionProof {
-        seq: q.seq,
-        size,
-        leaf_hash: leaves.get(seq).map(hex::encode).unwrap_or_default(),
-        root: hex::encode(custody_audit::root(&leaves)),
-        proof: hexes(&proof),
+    let size = match q.size {
+        Some(size) => size,
+        None => ctx.store().audit_len().await.map_err(|e| ctx.store_error(e))?,
     };
+    let (p, draft) = ctx.checked(draft, ctx.store().audit_inclusion(q.seq, size).await).await?;
     ctx.record(draft).await?;
-    Ok(Json(body))
+    Ok(Json(InclusionProof {
+        seq: p.seq,
+        size: p.size,
+        leaf_hash: hex::encode(p.leaf_hash),
+        root: hex::encode(p.root),
+        proof: hexes(&p.proof),
+    }))
 }
 
 /// Proves that the log of an older size is a prefix of the log of a newer size.
@@ -127,23 +119,183 @@ pub(crate) async fn consistency(
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     let draft = authorize_whole_log(&ctx).await?;
     let q = ctx.query(&draft, "query", q).await?;
-    let (current, _) = ctx.store().audit_root().await.map_err(|e| ctx.store_error(e))?;
-    let to = q.to.unwrap_or(current);
-    if q.from == 0 || q.from > to || to > current {
-        let err = ApiError::invalid("from", format!("need 1 <= from <= to <= {current}, got from {} to {to}", q.from));
+    let to = match q.to {
+        Some(to) => to,
+        None => ctx.store().audit_len().await.map_err(|e| ctx.store_error(e))?,
+    };
+    let (c, draft) = ctx.checked(draft, ctx.store().audit_consistency(q.from, to).await).await?;
+    ctx.record(draft).await?;
+    Ok(Json(ConsistencyProof {
+        from: c.from,
+        to: c.to,
+        from_root: hex::encode(c.from_root),
+        to_root: hex::encode(c.to_root),
+        proof: hexes(&c.proof),
+    }))
+}
+
+/// The audit log's public key.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct LogKey {
+    /// The key name: the origin line of every checkpoint.
+    origin: String,
+    /// The C2SP verifier key string, `<name>+<hex key id>+<base64(0x01 || key)>`.
+    verifier_key: String,
+}
+
+/// The key that signs the log's checkpoints. Publish it: offline verification needs it from a
+/// source other than the log it checks.
+#[utoipa::path(get, path = "/api/v1/audit/key", tag = "audit", responses((status = 200, body = LogKey)))]
+pub(crate) async fn key(ctx: Ctx) -> Result<Json<LogKey>, ApiError> {
+    let draft = authorize_whole_log(&ctx).await?;
+    let key = &ctx.state.inner.log_key;
+    ctx.record(draft).await?;
+    Ok(Json(LogKey { origin: key.name().to_owned(), verifier_key: key.verifier_key() }))
+}
+
+/// A signed checkpoint.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct SignedCheckpoint {
+    /// Tree size.
+    size: u64,
+    /// Hex root.
+    root: String,
+    /// The C2SP signed note: checkpoint text, blank line, signature lines.
+    note: String,
+}
+
+impl From<custody_store::SignedCheckpoint> for SignedCheckpoint {
+    fn from(c: custody_store::SignedCheckpoint) -> Self {
+        Self { size: c.size, root: c.root, note: c.note }
+    }
+}
+
+/// Which checkpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckpointsQuery {
+    /// Only checkpoints of at least this size (default 0).
+    from_size: Option<u64>,
+    /// At most this many (default 1000, at most 10000).
+    limit: Option<u32>,
+}
+
+/// Signed checkpoints, smallest size first.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", params(CheckpointsQuery),
+    responses((status = 200, body = Vec<SignedCheckpoint>)))]
+pub(crate) async fn checkpoints(
+    ctx: Ctx,
+    q: Result<Query<CheckpointsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<SignedCheckpoint>>, ApiError> {
+    let draft = authorize_whole_log(&ctx).await?;
+    let q = ctx.query(&draft, "query", q).await?;
+    let found = ctx
+        .store()
+        .audit_checkpoints(q.from_size.unwrap_or(0), q.limit.unwrap_or(1000))
+        .await
+        .map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
+    Ok(Json(found.into_iter().map(Into::into).collect()))
+}
+
+/// The newest signed checkpoint (404 before the log has signed one).
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, body = SignedCheckpoint), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn checkpoint(ctx: Ctx) -> Result<Json<SignedCheckpoint>, ApiError> {
+    let draft = authorize_whole_log(&ctx).await?;
+    let latest = ctx.store().audit_latest_checkpoint().await.map_err(|e| ctx.store_error(e))?;
+    ctx.record(draft).await?;
+    latest.map(|c| Json(c.into())).ok_or_else(|| ApiError::not_found("checkpoint", "the log has no checkpoint yet"))
+}
+
+/// A tree size.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FrontierQuery {
+    /// The tree size.
+    size: u64,
+}
+
+/// The frontier of a tree: where a segment of the log starting at `size` continues from.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct Frontier {
+    /// The tree size.
+    size: u64,
+    /// Hex roots of its perfect subtrees, largest (leftmost) first.
+    nodes: Vec<String>,
+}
+
+/// The frontier of the tree of the first `size` records.
+#[utoipa::path(get, path = "/api/v1/audit/frontier", tag = "audit", params(FrontierQuery),
+    responses((status = 200, body = Frontier), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn frontier(
+    ctx: Ctx,
+    q: Result<Query<FrontierQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Frontier>, ApiError> {
+    let draft = authorize_whole_log(&ctx).await?;
+    let q = ctx.query(&draft, "query", q).await?;
+    let (nodes, draft) = ctx.checked(draft, ctx.store().audit_frontier(q.size).await).await?;
+    ctx.record(draft).await?;
+    Ok(Json(Frontier { size: q.size, nodes: hexes(&nodes) }))
+}
+
+/// Where an export starts and ends.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportQuery {
+    /// The first sequence number (default 0): resume from the last one received plus one.
+    from: Option<u64>,
+    /// One past the last sequence number (default: the log's size when the export starts).
+    to: Option<u64>,
+}
+
+/// Records per database read while exporting.
+const EXPORT_PAGE: u32 = 1000;
+
+/// The log as JSON lines (`application/x-ndjson`), one record per line with its sequence
+/// number and leaf hash, from `from` to `to`: for SIEMs and for offline verification.
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
+    responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn export(
+    ctx: Ctx,
+    q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let draft = authorize_whole_log(&ctx).await?;
+    let q = ctx.query(&draft, "query", q).await?;
+    let size = ctx.store().audit_len().await.map_err(|e| ctx.store_error(e))?;
+    let from = q.from.unwrap_or(0);
+    let to = q.to.unwrap_or(size);
+    if from > to || to > size {
+        let err =
+            ApiError::invalid("to", format!("need from <= to <= {size} (the log's size), got from {from} to {to}"));
         return Err(ctx.refuse(draft, err).await);
     }
-    let leaves = ctx.store().audit_leaf_hashes(to).await.map_err(|e| ctx.store_error(e))?;
-    let proof =
-        custody_audit::consistency_proof(&leaves, q.from).map_err(|e| ApiError::invalid("from", e.to_string()))?;
-    let from = usize::try_from(q.from).map_err(|_| ApiError::invalid("from", "too large"))?;
-    let body = ConsistencyProof {
-        from: q.from,
-        to,
-        from_root: hex::encode(custody_audit::root(leaves.get(..from).unwrap_or_default())),
-        to_root: hex::encode(custody_audit::root(&leaves)),
-        proof: hexes(&proof),
-    };
     ctx.record(draft).await?;
-    Ok(Json(body))
+    let store = ctx.store().clone();
+    let pages = futures_util::stream::try_unfold(from, move |next| {
+        let store = store.clone();
+        async move {
+            if next >= to {
+                return Ok(None);
+            }
+            let limit = EXPORT_PAGE.min(u32::try_from(to - next).unwrap_or(EXPORT_PAGE));
+            let page = store
+                .audit_events(&custody_store::AuditQuery { from_seq: next, limit, ..Default::default() })
+                .await
+                .map_err(std::io::Error::other)?;
+            let mut body = Vec::with_capacity(page.len() * 512);
+            for e in page.iter().take_while(|e| e.seq < to) {
+                serde_json::to_writer(&mut body, e).map_err(std::io::Error::other)?;
+                body.push(b'\n');
+            }
+            match page.last() {
+                Some(last) => Ok(Some((axum::body::Bytes::from(body), last.seq + 1))),
+                None => Err(std::io::Error::other(format!("audit record {next} is missing"))),
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(axum::body::Body::from_stream(pages))
+        .map_err(|_| ApiError::internal())
 }

@@ -1,0 +1,326 @@
+//! Offline verification of an exported log segment.
+//!
+//! An export is a segment of the log: the records `[start, end)` as JSON lines (one record per
+//! line, the server's `GET /api/v1/audit/export` format, each with its `seq` and `leaf_hash`),
+//! the signed checkpoints, and — for a segment that does not start at 0 — the frontier of the
+//! tree of the first `start` records (its perfect subtree hashes), which a signed checkpoint
+//! of size `start` vouches for. [`verify_segment`] recomputes every leaf hash from the record's
+//! canonical serialization, rebuilds the tree from the frontier, and checks the root against
+//! every checkpoint inside the segment, so a segment that verifies is exactly what the log
+//! signed; the first thing wrong is reported as a [`SegmentFailure`] naming the sequence
+//! number (or checkpoint) and what happened to it.
+//!
+//! What each tampering looks like:
+//! - a record's content edited: [`SegmentFailure::Modified`] at its seq (its content no longer
+//!   hashes to its leaf hash); if the leaf hash was recomputed too,
+//!   [`SegmentFailure::RootMismatch`] for the span between the last checkpoint that still
+//!   matches and the first that does not;
+//! - a record removed: [`SegmentFailure::Missing`]; duplicated or moved:
+//!   [`SegmentFailure::OutOfOrder`]; the end cut off: [`SegmentFailure::Truncated`];
+//! - a checkpoint forged or altered: [`SegmentFailure::Checkpoint`]; two signed checkpoints of
+//!   one size with different roots: [`SegmentFailure::Fork`].
+
+use crate::checkpoint::Checkpoint;
+use crate::merkle::{Hash, MerkleFrontier, hash_from_slice};
+use crate::note::Verifier;
+use crate::record::RecordFields;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::io::BufRead;
+
+/// One exported record line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedRecord<'a> {
+    /// Position in the log.
+    pub seq: u64,
+    /// RFC 3339 time, microsecond precision.
+    #[serde(borrow)]
+    pub time: Cow<'a, str>,
+    /// Who asked.
+    #[serde(borrow)]
+    pub actor: Cow<'a, str>,
+    /// The action.
+    #[serde(borrow)]
+    pub action: Cow<'a, str>,
+    /// `<type>:<id>`.
+    #[serde(borrow)]
+    pub resource: Cow<'a, str>,
+    /// The project, if any.
+    #[serde(borrow)]
+    pub project: Option<Cow<'a, str>>,
+    /// The region, if any.
+    #[serde(borrow)]
+    pub region: Option<Cow<'a, str>>,
+    /// The decision.
+    #[serde(borrow)]
+    pub decision: Cow<'a, str>,
+    /// Hex policy-set hash.
+    #[serde(borrow)]
+    pub policy_hash: Cow<'a, str>,
+    /// The request id.
+    #[serde(borrow)]
+    pub request_id: Cow<'a, str>,
+    /// The outcome.
+    #[serde(borrow)]
+    pub outcome: Cow<'a, str>,
+    /// The details, exactly as exported (the bytes the leaf hash covers).
+    #[serde(borrow)]
+    pub details: &'a RawValue,
+    /// Hex leaf hash, as the log computed it.
+    #[serde(borrow)]
+    pub leaf_hash: Cow<'a, str>,
+}
+
+impl ExportedRecord<'_> {
+    /// The leaf hash of the record's content (not the one it states).
+    pub fn computed_leaf_hash(&self) -> Result<Hash, String> {
+        let time = time::OffsetDateTime::parse(&self.time, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("`time` is not RFC 3339: {e}"))?;
+        let time_micros = i64::try_from(time.unix_timestamp_nanos() / 1000).map_err(|_| "`time` is out of range")?;
+        let fields = RecordFields {
+            seq: self.seq,
+            time_micros,
+            actor: &self.actor,
+            action: &self.action,
+            resource: &self.resource,
+            project: self.project.as_deref(),
+            region: self.region.as_deref(),
+            decision: &self.decision,
+            policy_hash: &self.policy_hash,
+            request_id: &self.request_id,
+            outcome: &self.outcome,
+            details: self.details.get(),
+        };
+        Ok(fields.leaf_hash())
+    }
+}
+
+/// One exported checkpoint line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedCheckpoint {
+    /// Tree size.
+    pub size: u64,
+    /// Hex root.
+    pub root: String,
+    /// The signed note.
+    pub note: String,
+}
+
+/// The first thing wrong with a segment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentFailure {
+    /// A record line is not a record.
+    #[error("records line {line}: not a record: {reason}")]
+    Malformed {
+        /// 1-based line in the records file.
+        line: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A record's content does not hash to its stated leaf hash.
+    #[error("record {seq} was modified: its content does not hash to its leaf hash")]
+    Modified {
+        /// The record.
+        seq: u64,
+    },
+    /// The record that belongs here is absent.
+    #[error("record {seq} is missing (the next record is {found})")]
+    Missing {
+        /// The missing record.
+        seq: u64,
+        /// The record found in its place.
+        found: u64,
+    },
+    /// A record appears again or out of place.
+    #[error("record {found} appears where record {seq} belongs (duplicated or reordered)")]
+    OutOfOrder {
+        /// The record that belongs here.
+        seq: u64,
+        /// The record found.
+        found: u64,
+    },
+    /// The tree rebuilt from the records does not have a signed checkpoint's root.
+    #[error(
+        "records {from}..{size} do not match the signed checkpoint of size {size}: one of them was altered, inserted or removed with its leaf hash recomputed"
+    )]
+    RootMismatch {
+        /// The first record not vouched for by an earlier checkpoint.
+        from: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// The records end before a signed checkpoint does.
+    #[error("the log was truncated: it ends after {records} records but a signed checkpoint covers {size}")]
+    Truncated {
+        /// Records present (the next expected sequence number).
+        records: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// A checkpoint is malformed, not signed by the log key, or inconsistent with its line.
+    #[error("checkpoints line {line}: {reason}")]
+    Checkpoint {
+        /// 1-based line in the checkpoints file.
+        line: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Two signed checkpoints of the same size disagree: the log was forked.
+    #[error("forked log: two signed checkpoints of size {size} have different roots")]
+    Fork {
+        /// The size.
+        size: u64,
+    },
+    /// The segment's starting frontier is not the tree its start checkpoint signed.
+    #[error("the segment's starting frontier does not match the signed checkpoint of size {start}: {reason}")]
+    Frontier {
+        /// The segment's first sequence number.
+        start: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The records could not be read.
+    #[error("reading the records: {0}")]
+    Io(String),
+}
+
+/// What a verified segment holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// The first sequence number.
+    pub start: u64,
+    /// One past the last record.
+    pub end: u64,
+    /// The root of the tree of `end` records.
+    pub root: Hash,
+    /// How many signed checkpoints inside the segment matched.
+    pub checkpoints_matched: usize,
+    /// The largest checkpoint size inside the segment (`None` if none).
+    pub last_checkpoint: Option<u64>,
+}
+
+/// The beginning of a segment: `start` records precede it, summarized by their frontier.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentStart {
+    /// Records before the segment.
+    pub start: u64,
+    /// Their tree's perfect subtree hashes, largest first (empty when `start` is 0).
+    pub frontier: Vec<Hash>,
+}
+
+/// Parses and checks the checkpoints: each signed by `key` with `key`'s origin, its line's
+/// size and root equal to what is signed, sizes increasing; two of one size must agree.
+pub fn read_checkpoints(text: &str, key: &Verifier) -> Result<Vec<Checkpoint>, SegmentFailure> {
+    let mut out: Vec<Checkpoint> = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line_no = i as u64 + 1;
+        let bad = |reason: String| SegmentFailure::Checkpoint { line: line_no, reason };
+        let c: ExportedCheckpoint = serde_json::from_str(line).map_err(|e| bad(format!("not a checkpoint: {e}")))?;
+        let signed = Checkpoint::open(&c.note, std::slice::from_ref(key))
+            .map_err(|e| bad(format!("not signed by the log key `{}`: {e}", key.name())))?;
+        if signed.origin != key.name() {
+            return Err(bad(format!("origin `{}` is not the log's `{}`", signed.origin, key.name())));
+        }
+        if signed.size != c.size || hex::encode(signed.root) != c.root {
+            return Err(bad("its size or root differs from what is signed".into()));
+        }
+        if let Some(prev) = out.last() {
+            if prev.size == signed.size && prev.root != signed.root {
+                return Err(SegmentFailure::Fork { size: signed.size });
+            }
+            if prev.size > signed.size {
+                return Err(bad(format!("size {} goes backwards after {}", signed.size, prev.size)));
+            }
+            if prev.size == signed.size {
+                continue;
+            }
+        }
+        out.push(signed);
+    }
+    Ok(out)
+}
+
+/// Verifies the records of a segment (JSON lines from `records`) against `checkpoints` (from
+/// [`read_checkpoints`]), starting from `start`. `progress` is called with the number of
+/// records checked, every 65,536 records and at the end.
+pub fn verify_segment(
+    mut records: impl BufRead,
+    checkpoints: &[Checkpoint],
+    start: &SegmentStart,
+    mut progress: impl FnMut(u64),
+) -> Result<SegmentReport, SegmentFailure> {
+    let mut frontier = MerkleFrontier::from_parts(start.start, start.frontier.clone())
+        .map_err(|e| SegmentFailure::Frontier { start: start.start, reason: e.to_string() })?;
+    if start.start > 0 {
+        let vouching = checkpoints.iter().find(|c| c.size == start.start).ok_or_else(|| SegmentFailure::Frontier {
+            start: start.start,
+            reason: "no signed checkpoint of that size".into(),
+        })?;
+        if vouching.root != frontier.root() {
+            return Err(SegmentFailure::Frontier { start: start.start, reason: "its root differs".into() });
+        }
+    }
+    let mut pending = checkpoints.iter().filter(|c| c.size > start.start).peekable();
+    let (mut matched, mut last_checkpoint, mut vouched) = (0usize, None, start.start);
+    let mut line = Vec::with_capacity(1024);
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        let n = records.read_until(b'\n', &mut line).map_err(|e| SegmentFailure::Io(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let expected = frontier.len();
+        let leaf = check_record(text, line_no, expected)?;
+        frontier.push(leaf);
+        while let Some(c) = pending.next_if(|c| c.size == frontier.len()) {
+            if c.root != frontier.root() {
+                return Err(SegmentFailure::RootMismatch { from: vouched, size: c.size });
+            }
+            (matched, last_checkpoint, vouched) = (matched + 1, Some(c.size), c.size);
+        }
+        if frontier.len() % 65_536 == 0 {
+            progress(frontier.len() - start.start);
+        }
+    }
+    progress(frontier.len() - start.start);
+    if let Some(c) = pending.next() {
+        return Err(SegmentFailure::Truncated { records: frontier.len(), size: c.size });
+    }
+    Ok(SegmentReport {
+        start: start.start,
+        end: frontier.len(),
+        root: frontier.root(),
+        checkpoints_matched: matched,
+        last_checkpoint,
+    })
+}
+
+/// Parses one record line expected to be record `expected`; returns its leaf hash.
+fn check_record(text: &[u8], line: u64, expected: u64) -> Result<Hash, SegmentFailure> {
+    let malformed = |reason: String| SegmentFailure::Malformed { line, reason };
+    let record: ExportedRecord<'_> = serde_json::from_slice(text).map_err(|e| malformed(e.to_string()))?;
+    if record.seq > expected {
+        return Err(SegmentFailure::Missing { seq: expected, found: record.seq });
+    }
+    if record.seq < expected {
+        return Err(SegmentFailure::OutOfOrder { seq: expected, found: record.seq });
+    }
+    let computed = record.computed_leaf_hash().map_err(malformed)?;
+    let stated = hex::decode(record.leaf_hash.as_bytes())
+        .ok()
+        .and_then(|b| hash_from_slice(&b).ok())
+        .ok_or_else(|| malformed("`leaf_hash` is not 32 bytes of hex".into()))?;
+    if computed != stated {
+        return Err(SegmentFailure::Modified { seq: record.seq });
+    }
+    Ok(computed)
+}
