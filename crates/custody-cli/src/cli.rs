@@ -341,6 +341,38 @@ pub enum AuditCmd {
         #[arg(long)]
         to: Option<u64>,
     },
+    /// Print the log's verifier key (publish it; `audit verify` needs it).
+    Key {
+        /// Read it from the server's key file instead of asking the server (offline).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Show the newest signed checkpoint.
+    Checkpoint,
+    /// Export records with their signed checkpoints into a directory, for offline
+    /// verification or archiving; run again to resume. `-` streams JSON lines to stdout (SIEM).
+    Export {
+        /// The directory (created), or `-` for stdout.
+        dir: PathBuf,
+        /// First sequence number.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// One past the last sequence number (default: the log's size now).
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Verify an exported log offline: every record, the tree, every signed checkpoint.
+    /// Exit code 9 names the first bad record or checkpoint on stderr.
+    Verify {
+        /// The export directory.
+        dir: PathBuf,
+        /// The log's verifier key string (`custody audit key`).
+        #[arg(long, conflicts_with = "key_file", required_unless_present = "key_file")]
+        key: Option<String>,
+        /// A file holding the verifier key string.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

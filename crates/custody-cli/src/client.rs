@@ -66,7 +66,7 @@ impl Client {
     /// system roots when given.
     pub fn new(base: &str, token: Option<String>, ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
         let mut builder =
-            reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).pool_max_idle_per_host(64);
+            reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10)).pool_max_idle_per_host(64);
         if let Some(pem) = ca_pem {
             let cert = reqwest::Certificate::from_pem(pem).context("reading the CA certificate")?;
             builder = builder.add_root_certificate(cert);
@@ -82,6 +82,12 @@ impl Client {
     /// GET a JSON resource.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call::<(), T>(Method::GET, path, None).await
+    }
+
+    /// GET a streamed answer (an export): the response, for its body to be read in chunks.
+    /// No overall time limit, since a large log streams for a long time.
+    pub async fn get_raw(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        self.send::<()>(Method::GET, path, None, None).await
     }
 
     /// POST a JSON body.
@@ -100,7 +106,7 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let resp = self.send(method, path, body).await?;
+        let resp = self.send(method, path, body, Some(std::time::Duration::from_secs(60))).await?;
         let bytes = resp.bytes().await.map_err(|e| ClientError::Transport(e.to_string()))?;
         // 204 answers carry no body; `()` and `Option` targets read it as null.
         let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
@@ -113,9 +119,13 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<&B>,
+        timeout: Option<std::time::Duration>,
     ) -> Result<reqwest::Response, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.http.request(method, &url);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -30,6 +30,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             show(json, &json!({ "digest": d, "size_bytes": n }), || println!("{d}  {n} bytes  {}", file.display()))
         }
         Command::Completions { .. } => Ok(()),
+        Command::Audit(AuditCmd::Verify { dir, key, key_file }) => {
+            let key = match (key, key_file) {
+                (Some(k), _) => k,
+                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading `{}`", f.display()))?,
+                (None, None) => bail!("--key or --key-file is required"),
+            };
+            let v = crate::auditlog::verify(&dir, &key, json)?;
+            show(json, &v, || {
+                println!(
+                    "verified records {}..{}: every leaf, root {}, {} signed checkpoints",
+                    v.start, v.end, v.root, v.checkpoints_matched
+                );
+                if v.unsigned_tail > 0 {
+                    println!("note: the last {} records are after the last signed checkpoint", v.unsigned_tail);
+                }
+            })
+        }
+        Command::Audit(AuditCmd::Key { key_file: Some(path) }) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
+            let signer = custody_audit::Signer::parse_private_key(text.trim())
+                .with_context(|| format!("`{}` holds no log key", path.display()))?;
+            let key = json!({ "origin": signer.name(), "verifier_key": signer.verifier_key() });
+            show(json, &key, || println!("{}", signer.verifier_key()))
+        }
         command => {
             let file = CliConfig::load(cli.cli_config.as_deref())?;
             let server = cli.server.or(file.server).unwrap_or_else(|| "http://127.0.0.1:7070".into());
@@ -252,6 +276,39 @@ async fn api(command: Command, c: &Client, json: bool) -> anyhow::Result<()> {
             )
             .with_context(|| format!("the server's consistency proof {from} -> {to} does not verify"))?;
             show(json, &p, || println!("the log of size {from} is a prefix of the log of size {to}: proof verified"))
+        }
+        Command::Audit(AuditCmd::Key { key_file: None }) => {
+            let k: Value = c.get("/api/v1/audit/key").await?;
+            show(json, &k, || println!("{}", k["verifier_key"].as_str().unwrap_or("")))
+        }
+        Command::Audit(AuditCmd::Checkpoint) => {
+            let cp: Value = c.get("/api/v1/audit/checkpoint").await?;
+            show(json, &cp, || print!("{}", cp["note"].as_str().unwrap_or("")))
+        }
+        Command::Audit(AuditCmd::Export { dir, from, to }) if dir.as_os_str() == "-" => {
+            let mut path = format!("/api/v1/audit/export?from={from}");
+            if let Some(to) = to {
+                path.push_str(&format!("&to={to}"));
+            }
+            let mut resp = c.get_raw(&path).await?;
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = resp.chunk().await.context("the export stream broke off")? {
+                std::io::Write::write_all(&mut out, &chunk)?;
+            }
+            Ok(())
+        }
+        Command::Audit(AuditCmd::Export { dir, from, to }) => {
+            let e = crate::auditlog::export(c, &dir, from, to, json).await?;
+            show(json, &e, || {
+                println!(
+                    "exported records {}..{} ({} resumed) and {} signed checkpoints to {}",
+                    e.start,
+                    e.end,
+                    e.resumed,
+                    e.checkpoints,
+                    dir.display()
+                )
+            })
         }
         _ => bail!("not an API command"),
     }

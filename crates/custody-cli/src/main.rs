@@ -1,6 +1,7 @@
 //! The `custody` binary: the server, the demo, and a CLI for the API.
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line program prints")]
 
+mod auditlog;
 mod cli;
 mod client;
 mod commands;
@@ -32,6 +33,8 @@ pub mod exit {
     pub const INVALID: u8 = 7;
     /// The server failed or could not be reached (5xx, network).
     pub const UNAVAILABLE: u8 = 8;
+    /// An audit log or proof does not verify (`audit verify`): it was tampered with.
+    pub const TAMPERED: u8 = crate::auditlog::TAMPERED;
 }
 
 fn main() -> ExitCode {
@@ -56,7 +59,10 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // An `Exit` was explained on stderr where it arose.
+            if e.downcast_ref::<commands::Exit>().is_none() {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(exit_code(&e))
         }
     }
