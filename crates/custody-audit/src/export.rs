@@ -21,7 +21,7 @@
 //!   one size with different roots: [`SegmentFailure::Fork`].
 
 use crate::checkpoint::Checkpoint;
-use crate::merkle::{Hash, MerkleFrontier, hash_from_slice};
+use crate::merkle::{Hash, MerkleFrontier};
 use crate::note::Verifier;
 use crate::record::RecordFields;
 use serde::Deserialize;
@@ -76,6 +76,12 @@ pub struct ExportedRecord<'a> {
 impl ExportedRecord<'_> {
     /// The leaf hash of the record's content (not the one it states).
     pub fn computed_leaf_hash(&self) -> Result<Hash, String> {
+        self.computed_leaf_hash_with(&mut Vec::new())
+    }
+
+    /// [`ExportedRecord::computed_leaf_hash`], serializing into `scratch` (reused between
+    /// records to save an allocation each).
+    pub fn computed_leaf_hash_with(&self, scratch: &mut Vec<u8>) -> Result<Hash, String> {
         let time = time::OffsetDateTime::parse(&self.time, &time::format_description::well_known::Rfc3339)
             .map_err(|e| format!("`time` is not RFC 3339: {e}"))?;
         let time_micros = i64::try_from(time.unix_timestamp_nanos() / 1000).map_err(|_| "`time` is out of range")?;
@@ -93,7 +99,8 @@ impl ExportedRecord<'_> {
             outcome: &self.outcome,
             details: self.details.get(),
         };
-        Ok(fields.leaf_hash())
+        fields.write_canonical(scratch);
+        Ok(crate::merkle::leaf_hash(scratch))
     }
 }
 
@@ -243,9 +250,15 @@ pub fn read_checkpoints(text: &str, key: &Verifier) -> Result<Vec<Checkpoint>, S
     Ok(out)
 }
 
+/// Bytes of records read and hashed per round; the lines of a round are split between threads.
+const BLOCK: usize = 8 << 20;
+
 /// Verifies the records of a segment (JSON lines from `records`) against `checkpoints` (from
 /// [`read_checkpoints`]), starting from `start`. `progress` is called with the number of
-/// records checked, every 65,536 records and at the end.
+/// records checked after every block of lines and at the end.
+///
+/// Lines are parsed and hashed on every core; the tree is rebuilt and the checkpoints checked
+/// in sequence order, so the failure reported is the first one a line-by-line reading meets.
 pub fn verify_segment(
     mut records: impl BufRead,
     checkpoints: &[Checkpoint],
@@ -263,62 +276,152 @@ pub fn verify_segment(
             return Err(SegmentFailure::Frontier { start: start.start, reason: "its root differs".into() });
         }
     }
-    let mut pending = checkpoints.iter().filter(|c| c.size > start.start).peekable();
-    let (mut matched, mut last_checkpoint, mut vouched) = (0usize, None, start.start);
-    let mut line = Vec::with_capacity(1024);
-    let mut line_no = 0u64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let mut tree = TreeCheck {
+        pending: checkpoints.iter().filter(|c| c.size > start.start).peekable(),
+        matched: 0,
+        last: None,
+        vouched: start.start,
+    };
+    let mut block = Vec::with_capacity(BLOCK + 4096);
+    let mut lines_before = 0u64;
     loop {
-        line.clear();
-        let n = records.read_until(b'\n', &mut line).map_err(|e| SegmentFailure::Io(e.to_string()))?;
-        if n == 0 {
+        block.clear();
+        while block.len() < BLOCK {
+            if records.read_until(b'\n', &mut block).map_err(|e| SegmentFailure::Io(e.to_string()))? == 0 {
+                break;
+            }
+        }
+        if block.is_empty() {
             break;
         }
-        line_no += 1;
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let expected = frontier.len();
-        let leaf = check_record(text, line_no, expected)?;
-        frontier.push(leaf);
-        while let Some(c) = pending.next_if(|c| c.size == frontier.len()) {
-            if c.root != frontier.root() {
-                return Err(SegmentFailure::RootMismatch { from: vouched, size: c.size });
+        let parts = split_lines(&block, threads);
+        let base = frontier.len();
+        let hashed: Vec<(Vec<Hash>, Option<SegmentFailure>)> = std::thread::scope(|scope| {
+            let mut first_line = 0u64;
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|part| {
+                    let first = first_line;
+                    first_line += line_count(part);
+                    scope.spawn(move || hash_lines(part, lines_before + first, base + first))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| (Vec::new(), Some(SegmentFailure::Io("a worker thread panicked".into()))))
+                })
+                .collect()
+        });
+        for (leaves, failure) in hashed {
+            for leaf in leaves {
+                frontier.push(leaf);
+                tree.check(&frontier)?;
             }
-            (matched, last_checkpoint, vouched) = (matched + 1, Some(c.size), c.size);
+            if let Some(f) = failure {
+                return Err(f);
+            }
         }
-        if frontier.len() % 65_536 == 0 {
-            progress(frontier.len() - start.start);
-        }
+        lines_before += line_count(&block);
+        progress(frontier.len() - start.start);
     }
     progress(frontier.len() - start.start);
-    if let Some(c) = pending.next() {
+    if let Some(c) = tree.pending.next() {
         return Err(SegmentFailure::Truncated { records: frontier.len(), size: c.size });
     }
     Ok(SegmentReport {
         start: start.start,
         end: frontier.len(),
         root: frontier.root(),
-        checkpoints_matched: matched,
-        last_checkpoint,
+        checkpoints_matched: tree.matched,
+        last_checkpoint: tree.last,
     })
 }
 
+/// The signed checkpoints still ahead, checked as the tree reaches their sizes.
+struct TreeCheck<'a, I: Iterator<Item = &'a Checkpoint>> {
+    pending: std::iter::Peekable<I>,
+    matched: usize,
+    last: Option<u64>,
+    /// The size up to which the records are vouched for by a matched checkpoint.
+    vouched: u64,
+}
+
+impl<'a, I: Iterator<Item = &'a Checkpoint>> TreeCheck<'a, I> {
+    fn check(&mut self, frontier: &MerkleFrontier) -> Result<(), SegmentFailure> {
+        while let Some(c) = self.pending.next_if(|c| c.size == frontier.len()) {
+            if c.root != frontier.root() {
+                return Err(SegmentFailure::RootMismatch { from: self.vouched, size: c.size });
+            }
+            (self.matched, self.last, self.vouched) = (self.matched + 1, Some(c.size), c.size);
+        }
+        Ok(())
+    }
+}
+
+/// Splits `block` into at most `n` runs of whole lines of about equal size.
+fn split_lines(block: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut parts = Vec::with_capacity(n);
+    let mut rest = block;
+    for i in (1..=n).rev() {
+        if rest.is_empty() {
+            break;
+        }
+        let target = rest.len() / i;
+        let cut = if i == 1 {
+            rest.len()
+        } else {
+            memchr::memchr(b'\n', &rest[target..]).map_or(rest.len(), |p| target + p + 1)
+        };
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts
+}
+
+/// Parses and hashes the lines of `part`, whose first line is line `first_line` (0-based) of
+/// the file and should hold record `first_seq`. Returns the leaf hashes of the lines before
+/// the first bad one, and what is wrong with it.
+fn hash_lines(part: &[u8], first_line: u64, first_seq: u64) -> (Vec<Hash>, Option<SegmentFailure>) {
+    let mut leaves = Vec::with_capacity(part.len() / 400);
+    let mut scratch = Vec::with_capacity(1024);
+    let mut at = 0;
+    let mut i = 0u64;
+    while at < part.len() {
+        let end = memchr::memchr(b'\n', &part[at..]).map_or(part.len(), |p| at + p);
+        match check_record(&part[at..end], first_line + i + 1, first_seq + i, &mut scratch) {
+            Ok(leaf) => leaves.push(leaf),
+            Err(f) => return (leaves, Some(f)),
+        }
+        (at, i) = (end + 1, i + 1);
+    }
+    (leaves, None)
+}
+
+/// Lines in `bytes`, counting a last line without a newline.
+fn line_count(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64 + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n"))
+}
+
 /// Parses one record line expected to be record `expected`; returns its leaf hash.
-fn check_record(text: &[u8], line: u64, expected: u64) -> Result<Hash, SegmentFailure> {
+fn check_record(text: &[u8], line: u64, expected: u64, scratch: &mut Vec<u8>) -> Result<Hash, SegmentFailure> {
     let malformed = |reason: String| SegmentFailure::Malformed { line, reason };
-    let record: ExportedRecord<'_> = serde_json::from_slice(text).map_err(|e| malformed(e.to_string()))?;
+    // Validating UTF-8 once for the whole line lets the parser borrow strings unchecked.
+    let text = std::str::from_utf8(text).map_err(|e| malformed(e.to_string()))?;
+    let record: ExportedRecord<'_> = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
     if record.seq > expected {
         return Err(SegmentFailure::Missing { seq: expected, found: record.seq });
     }
     if record.seq < expected {
         return Err(SegmentFailure::OutOfOrder { seq: expected, found: record.seq });
     }
-    let computed = record.computed_leaf_hash().map_err(malformed)?;
-    let stated = hex::decode(record.leaf_hash.as_bytes())
-        .ok()
-        .and_then(|b| hash_from_slice(&b).ok())
-        .ok_or_else(|| malformed("`leaf_hash` is not 32 bytes of hex".into()))?;
+    let computed = record.computed_leaf_hash_with(scratch).map_err(malformed)?;
+    let mut stated = [0u8; 32];
+    hex::decode_to_slice(record.leaf_hash.as_bytes(), &mut stated)
+        .map_err(|_| malformed("`leaf_hash` is not 32 bytes of hex".into()))?;
     if computed != stated {
         return Err(SegmentFailure::Modified { seq: record.seq });
     }

@@ -50,6 +50,13 @@ pub struct RecordFields<'a> {
 impl RecordFields<'_> {
     /// The canonical bytes (version 1).
     pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_canonical(&mut out);
+        out
+    }
+
+    /// Writes the canonical bytes into `out`, replacing what it held.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
         let texts = [
             Some(self.actor),
             Some(self.action),
@@ -63,7 +70,8 @@ impl RecordFields<'_> {
             Some(self.details),
         ];
         let len = 17 + texts.iter().map(|t| 5 + t.map_or(0, str::len)).sum::<usize>();
-        let mut out = Vec::with_capacity(len);
+        out.clear();
+        out.reserve(len);
         out.push(RECORD_FORMAT_VERSION);
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.time_micros.to_be_bytes());
@@ -78,7 +86,6 @@ impl RecordFields<'_> {
                 }
             }
         }
-        out
     }
 
     /// The record's Merkle leaf hash: SHA-256(0x00 || canonical bytes).
