@@ -111,6 +111,8 @@ pub struct Store {
     read: sqlx::AnyPool,
     writer: Writer,
     facts: std::sync::Arc<cache::FactsCache>,
+    /// Immutable audit subtree hashes read so far (see `proofs.rs`).
+    tree: std::sync::Arc<proofs::TreeCache>,
     /// Background tasks (the PostgreSQL invalidation listener, the checkpoint ticker),
     /// stopped by [`Store::close`].
     tasks: std::sync::Arc<Vec<tokio::task::AbortHandle>>,
@@ -153,7 +155,7 @@ impl Store {
         if backend == Backend::Postgres {
             tasks.push(tokio::spawn(cache::listen(url.to_owned(), facts.clone())).abort_handle());
         }
-        Ok(Self { backend, read, writer, facts, tasks: std::sync::Arc::new(tasks) })
+        Ok(Self { backend, read, writer, facts, tree: std::sync::Arc::default(), tasks: std::sync::Arc::new(tasks) })
     }
 
     /// Which database this is.

@@ -56,6 +56,27 @@ pub struct SignedCheckpoint {
     pub signed_at: Timestamp,
 }
 
+/// Leaves and inner nodes per lookup statement.
+const LEAF_ARITY: usize = 8;
+const NODE_ARITY: usize = 16;
+/// Leaves (level 0) have key = seq, so one statement serves both tables.
+const LOOKUP: &str = "SELECT seq AS k, leaf_hash AS h FROM audit_events WHERE seq IN ($1,$2,$3,$4,$5,$6,$7,$8) \
+    UNION ALL SELECT node AS k, hash AS h FROM audit_nodes \
+    WHERE node IN ($9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)";
+/// Subtrees of at least 2^6 records are kept in memory once read: they are never rewritten,
+/// every proof needs the ones near the root, and a log of n records has about n/32 of them.
+const CACHED_LEVEL: u32 = 6;
+/// Past this many cached subtrees (about 200 MB) the cache starts over.
+const MAX_CACHED_NODES: usize = 4_000_000;
+
+/// What proofs remember between calls: immutable subtree hashes and the largest size known
+/// to be committed.
+#[derive(Debug, Default)]
+pub(crate) struct TreeCache {
+    nodes: std::sync::Mutex<HashMap<NodeId, Hash>>,
+    committed: std::sync::atomic::AtomicU64,
+}
+
 fn node_key(id: NodeId) -> i64 {
     (i64::from(id.level) << 56) | id.index as i64
 }
@@ -70,31 +91,50 @@ fn parse_hash(what: &'static str, text: &str) -> Result<Hash, StoreError> {
 }
 
 impl Store {
-    /// The hashes of the perfect subtrees `ids` (leaves from `audit_events`, the rest from
-    /// `audit_nodes`), in two queries.
+    /// The hashes of the perfect subtrees `ids`: upper levels from the in-memory cache, the
+    /// rest from `audit_events` (leaves) and `audit_nodes`, in statements of one fixed shape so
+    /// that each connection prepares them once.
     async fn audit_node_hashes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
         let mut found = HashMap::with_capacity(ids.len());
-        let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|id| id.level == 0);
-        for (sql, keys, leaf) in [
-            ("SELECT seq AS k, leaf_hash AS h FROM audit_events WHERE seq IN", leaves, true),
-            ("SELECT node AS k, hash AS h FROM audit_nodes WHERE node IN", inner, false),
-        ] {
-            if keys.is_empty() {
-                continue;
+        let mut missing = Vec::new();
+        {
+            let cached = self.tree.nodes.lock().unwrap_or_else(|p| p.into_inner());
+            for id in ids {
+                match cached.get(id) {
+                    Some(h) => {
+                        found.insert(*id, *h);
+                    }
+                    None => missing.push(*id),
+                }
             }
-            let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("{sql} ({})", placeholders.join(","));
-            let mut q = sqlx::query(&sql);
-            for id in &keys {
-                q = q.bind(if leaf { id.index as i64 } else { node_key(*id) });
+        }
+        let (mut leaves, mut inner): (Vec<NodeId>, Vec<NodeId>) = missing.iter().partition(|id| id.level == 0);
+        let by_key: HashMap<i64, NodeId> = missing.iter().map(|id| (node_key(*id), *id)).collect();
+        // One round trip per proof, usually: up to LEAF_ARITY leaves and NODE_ARITY nodes.
+        while !leaves.is_empty() || !inner.is_empty() {
+            let l: Vec<NodeId> = leaves.drain(..leaves.len().min(LEAF_ARITY)).collect();
+            let n: Vec<NodeId> = inner.drain(..inner.len().min(NODE_ARITY)).collect();
+            let mut q = sqlx::query(LOOKUP);
+            // Padding with a key that matches nothing keeps the statement's shape fixed.
+            for i in 0..LEAF_ARITY {
+                q = q.bind(l.get(i).map_or(-1, |id| node_key(*id)));
             }
-            let by_key: HashMap<i64, NodeId> =
-                keys.iter().map(|id| (if leaf { id.index as i64 } else { node_key(*id) }, *id)).collect();
+            for i in 0..NODE_ARITY {
+                q = q.bind(n.get(i).map_or(-1, |id| node_key(*id)));
+            }
             for row in q.fetch_all(&self.read).await? {
-                let key = rows::int(&row, "k")?;
-                if let Some(id) = by_key.get(&key) {
+                if let Some(id) = by_key.get(&rows::int(&row, "k")?) {
                     found.insert(*id, parse_hash("audit node", &rows::text(&row, "h")?)?);
                 }
+            }
+        }
+        let mut cached = self.tree.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.len() > MAX_CACHED_NODES {
+            cached.clear();
+        }
+        for id in missing.iter().filter(|id| id.level >= CACHED_LEVEL) {
+            if let Some(h) = found.get(id) {
+                cached.insert(*id, *h);
             }
         }
         Ok(found)
@@ -112,7 +152,13 @@ impl Store {
 
     /// Checks that a tree of `size` records has been committed.
     async fn committed(&self, field: &'static str, size: u64) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        // A size once committed stays committed: only a larger one needs the database.
+        if size <= self.tree.committed.load(Relaxed) {
+            return Ok(());
+        }
         let current = self.audit_len().await?;
+        self.tree.committed.fetch_max(current, Relaxed);
         if size > current {
             return Err(StoreError::OutOfRange { field, reason: format!("size {size} is beyond the log's {current}") });
         }
