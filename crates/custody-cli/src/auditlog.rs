@@ -195,6 +195,21 @@ pub struct Verified {
 /// Verifies the export in `dir` with the log key `key` (a verifier key string), offline.
 /// A failure is printed on stderr and ends with exit code [`TAMPERED`].
 pub fn verify(dir: &Path, key: &str, quiet: bool) -> anyhow::Result<Verified> {
+    match verify_dir(dir, key, quiet)? {
+        Ok(v) => Ok(v),
+        Err(failure) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: the audit log does not verify: {failure}");
+            }
+            Err(Exit(TAMPERED).into())
+        }
+    }
+}
+
+/// Verifies the export in `dir`: `Err` when it cannot be read at all, `Ok(Err)` when it was
+/// read and is not what the log signed.
+pub fn verify_dir(dir: &Path, key: &str, quiet: bool) -> anyhow::Result<Result<Verified, SegmentFailure>> {
     let key =
         Verifier::parse(key.trim()).context("reading the log key (a verifier key string, `custody audit key`)")?;
     let read = |name: &str| {
@@ -209,9 +224,10 @@ pub fn verify(dir: &Path, key: &str, quiet: bool) -> anyhow::Result<Verified> {
         .collect::<anyhow::Result<Vec<_>>>()
         .context("segment.json: frontier")?;
     let start = SegmentStart { start: segment.start, frontier };
-    let outcome = read_checkpoints(&read("checkpoints.jsonl")?, &key).and_then(|cps| {
-        let path = dir.join("records.jsonl");
-        let file = std::fs::File::open(&path).map_err(|e| SegmentFailure::Io(format!("`{}`: {e}", path.display())))?;
+    let checkpoints = read("checkpoints.jsonl")?;
+    let path = dir.join("records.jsonl");
+    let file = std::fs::File::open(&path).with_context(|| format!("reading `{}`", path.display()))?;
+    let outcome = read_checkpoints(&checkpoints, &key).and_then(|cps| {
         let total = file.metadata().map(|m| m.len() / 400).unwrap_or(0);
         let bar = progress(total, quiet, "verify");
         let report =
@@ -219,20 +235,37 @@ pub fn verify(dir: &Path, key: &str, quiet: bool) -> anyhow::Result<Verified> {
         bar.finish_and_clear();
         report
     });
-    match outcome {
-        Ok(r) => Ok(Verified {
-            start: r.start,
-            end: r.end,
-            root: hex::encode(r.root),
-            checkpoints_matched: r.checkpoints_matched,
-            unsigned_tail: r.end - r.last_checkpoint.unwrap_or(r.start),
-        }),
-        Err(failure) => {
+    Ok(outcome.map(|r| Verified {
+        start: r.start,
+        end: r.end,
+        root: hex::encode(r.root),
+        checkpoints_matched: r.checkpoints_matched,
+        unsigned_tail: r.end - r.last_checkpoint.unwrap_or(r.start),
+    }))
+}
+
+/// Checks audit entries fetched `with_proofs`: each record's leaf hash recomputed from its
+/// content, and its inclusion proof verified against the root it names. A failure is printed
+/// on stderr and ends with exit code [`TAMPERED`].
+pub fn check_entry_proofs(entries: &[serde_json::Value]) -> anyhow::Result<()> {
+    for entry in entries {
+        let mut record = entry.clone();
+        let inclusion = record.as_object_mut().and_then(|o| o.remove("inclusion")).context("an entry has no proof")?;
+        let seq = record["seq"].as_u64().context("an entry has no seq")?;
+        let text = serde_json::to_string(&record)?;
+        let parsed: custody_audit::export::ExportedRecord<'_> =
+            serde_json::from_str(&text).with_context(|| format!("record {seq} is not a record"))?;
+        let leaf = parsed.computed_leaf_hash().map_err(anyhow::Error::msg)?;
+        let size = inclusion["size"].as_u64().context("a proof has no size")?;
+        let proof = crate::commands::hashes(&inclusion["proof"])?;
+        let root = hash(&inclusion["root"])?;
+        if let Err(e) = custody_audit::verify_inclusion(&leaf, seq, size, &proof, &root) {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("error: the audit log does not verify: {failure}");
+                eprintln!("error: record {seq} is not proven in the log of size {size}: {e}");
             }
-            Err(Exit(TAMPERED).into())
+            return Err(Exit(TAMPERED).into());
         }
     }
+    Ok(())
 }

@@ -322,6 +322,24 @@ pub enum AuditCmd {
         /// Only this resource (`dataset:<id>`).
         #[arg(long)]
         resource: Option<String>,
+        /// Only resources of this kind (`dataset`, `model`, `deployment`, `token`, …).
+        #[arg(long)]
+        resource_kind: Option<String>,
+        /// Only this region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only this outcome: success, denied, rejected or error.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only at or after this time (RFC 3339, or YYYY-MM-DD for its start, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only before this time (same forms).
+        #[arg(long)]
+        until: Option<String>,
+        /// Fetch each record's inclusion proof and verify it here (exit 9 if one fails).
+        #[arg(long)]
+        with_proofs: bool,
     },
     /// Show the log's size and Merkle root.
     Root,

@@ -222,15 +222,54 @@ async fn api(command: Command, c: &Client, json: bool) -> anyhow::Result<()> {
         Command::Dataset(cmd) => dataset(cmd, c, json).await,
         Command::Approval(cmd) => approval(cmd, c, json).await,
         Command::Token(cmd) => token(cmd, c, json).await,
-        Command::Audit(AuditCmd::Log { from, limit, actor, action, project, resource }) => {
+        Command::Audit(AuditCmd::Log {
+            from,
+            limit,
+            actor,
+            action,
+            project,
+            resource,
+            resource_kind,
+            region,
+            outcome,
+            since,
+            until,
+            with_proofs,
+        }) => {
             let mut q = vec![("from", from.to_string()), ("limit", limit.to_string())];
-            for (k, v) in [("actor", actor), ("action", action), ("project", project), ("resource", resource)] {
+            for (k, v) in [
+                ("actor", actor),
+                ("action", action),
+                ("project", project),
+                ("resource", resource),
+                ("resource_kind", resource_kind),
+                ("region", region),
+                ("outcome", outcome),
+                ("since", since),
+                ("until", until),
+            ] {
                 if let Some(v) = v {
                     q.push((k, v));
                 }
             }
-            let events: Vec<AuditEvent> = c.get(&format!("/api/v1/audit?{}", query(&q))).await?;
-            show(json, &events, || audit_table(&events))
+            if with_proofs {
+                q.push(("with_proofs", "true".into()));
+            }
+            let entries: Vec<Value> = c.get(&format!("/api/v1/audit?{}", query(&q))).await?;
+            if with_proofs {
+                crate::auditlog::check_entry_proofs(&entries)?;
+            }
+            let events = entries
+                .iter()
+                .map(|e| serde_json::from_value::<AuditEvent>(e.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .context("reading the server's audit events")?;
+            show(json, &entries, || {
+                audit_table(&events);
+                if with_proofs {
+                    println!("each record's leaf hash recomputed and its inclusion proof verified");
+                }
+            })
         }
         Command::Audit(AuditCmd::Root) => {
             let r: Value = c.get("/api/v1/audit/root").await?;

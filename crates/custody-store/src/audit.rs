@@ -197,28 +197,61 @@ pub struct AuditQuery {
     pub project: Option<Name>,
     /// Only this resource (`dataset:<id>`).
     pub resource: Option<String>,
+    /// Only resources of this kind (`dataset`, `model`, `deployment`, …).
+    pub resource_kind: Option<String>,
+    /// Only this region.
+    pub region: Option<String>,
+    /// Only this outcome (`success`, `denied`, `rejected`, `error`).
+    pub outcome: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<custody_core::Timestamp>,
+    /// Only events before this time.
+    pub until: Option<custody_core::Timestamp>,
 }
 
 impl Store {
     /// Reads audit events in sequence order.
     pub async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        enum Bind {
+            Text(String),
+            Int(i64),
+        }
         let mut sql = String::from("SELECT * FROM audit_events WHERE seq >= $1");
-        let mut binds: Vec<String> = Vec::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut filter = |sql: &mut String, condition: &str, value: Bind| {
+            binds.push(value);
+            sql.push_str(&format!(" AND {condition} ${}", binds.len() + 1));
+        };
         for (col, val) in [
             ("actor", q.actor.clone()),
             ("action", q.action.clone()),
             ("project", q.project.as_ref().map(|p| p.to_string())),
             ("resource", q.resource.clone()),
+            ("region", q.region.clone()),
+            ("outcome", q.outcome.clone()),
         ] {
             if let Some(v) = val {
-                binds.push(v);
-                sql.push_str(&format!(" AND {col} = ${}", binds.len() + 1));
+                filter(&mut sql, &format!("{col} ="), Bind::Text(v));
             }
+        }
+        if let Some(kind) = &q.resource_kind {
+            // Resources are `<kind>:<id>`: a range on the indexed column, not a LIKE.
+            filter(&mut sql, "resource >=", Bind::Text(format!("{kind}:")));
+            filter(&mut sql, "resource <", Bind::Text(format!("{kind};")));
+        }
+        if let Some(t) = q.since {
+            filter(&mut sql, "time >=", Bind::Int(micros(t)));
+        }
+        if let Some(t) = q.until {
+            filter(&mut sql, "time <", Bind::Int(micros(t)));
         }
         sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit.clamp(1, 1000)));
         let mut query = sqlx::query(&sql).bind(i64::try_from(q.from_seq).unwrap_or(i64::MAX));
         for b in binds {
-            query = query.bind(b);
+            query = match b {
+                Bind::Text(t) => query.bind(t),
+                Bind::Int(i) => query.bind(i),
+            };
         }
         query.fetch_all(&self.read).await?.iter().map(event_from_row).collect()
     }
