@@ -272,7 +272,7 @@ pub(crate) async fn backfill_nodes(backend: Backend, conn: &mut AnyConnection) -
                 nodes.push((id, *h));
             });
         }
-        crate::audit::insert_nodes(conn, &nodes).await
+        crate::audit::insert_nodes(backend, conn, &nodes).await
     }
     .await;
     match result {
