@@ -205,3 +205,30 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary bytes as an export never panic the verifier: they are a precise failure.
+    #[test]
+    fn arbitrary_exports_are_refused_not_panicked_on(records in prop::collection::vec(any::<u8>(), 0..2000), checkpoints in ".{0,400}") {
+        let key = custody_audit::Signer::generate("custody.test/fuzz").unwrap().verifier();
+        let _ = custody_audit::read_checkpoints(&checkpoints, &key);
+        let lines = String::from_utf8_lossy(&records).replace('\n', " ");
+        let text = format!("{lines}\n{{\"seq\":0}}\n");
+        let r = custody_audit::verify_segment(text.as_bytes(), &[], &custody_audit::SegmentStart::default(), |_| {});
+        prop_assert!(r.is_err());
+        let r = custody_audit::verify_segment(records.as_slice(), &[], &custody_audit::SegmentStart::default(), |_| {});
+        prop_assert!(records.is_empty() || r.is_err());
+    }
+
+    /// Arbitrary text as a note, a verifier key, a private key or a checkpoint never panics.
+    #[test]
+    fn arbitrary_notes_and_keys_are_refused_not_panicked_on(text in "(.|\n){0,300}", bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let _ = custody_audit::Note::parse(&text);
+        let _ = custody_audit::Note::parse_bytes(&bytes);
+        let _ = custody_audit::Verifier::parse(&text);
+        let _ = custody_audit::Signer::parse_private_key(&text);
+        let _ = custody_audit::Checkpoint::parse_note_text(&text);
+    }
+}
