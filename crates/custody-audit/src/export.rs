@@ -221,25 +221,31 @@ pub struct SegmentStart {
 /// Parses and checks the checkpoints: each signed by `key` with `key`'s origin, its line's
 /// size and root equal to what is signed, sizes increasing; two of one size must agree.
 pub fn read_checkpoints(text: &str, key: &Verifier) -> Result<Vec<Checkpoint>, SegmentFailure> {
+    let lines: Vec<(u64, &str)> =
+        text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i as u64 + 1, l)).collect();
+    // Signatures are checked on every core; the order checks below stay sequential.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
+    let chunk = lines.len().div_ceil(threads).max(1);
+    let opened: Vec<Result<Checkpoint, SegmentFailure>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(n, l)| open_checkpoint(*n, l, key)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(SegmentFailure::Io("a worker panicked".into()))]))
+            .collect()
+    });
     let mut out: Vec<Checkpoint> = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let line_no = i as u64 + 1;
-        let bad = |reason: String| SegmentFailure::Checkpoint { line: line_no, reason };
-        let c: ExportedCheckpoint = serde_json::from_str(line).map_err(|e| bad(format!("not a checkpoint: {e}")))?;
-        let signed = Checkpoint::open(&c.note, std::slice::from_ref(key))
-            .map_err(|e| bad(format!("not signed by the log key `{}`: {e}", key.name())))?;
-        if signed.origin != key.name() {
-            return Err(bad(format!("origin `{}` is not the log's `{}`", signed.origin, key.name())));
-        }
-        if signed.size != c.size || hex::encode(signed.root) != c.root {
-            return Err(bad("its size or root differs from what is signed".into()));
-        }
+    for ((line, _), signed) in lines.iter().zip(opened) {
+        let signed = signed?;
         if let Some(prev) = out.last() {
             if prev.size == signed.size && prev.root != signed.root {
                 return Err(SegmentFailure::Fork { size: signed.size });
             }
             if prev.size > signed.size {
-                return Err(bad(format!("size {} goes backwards after {}", signed.size, prev.size)));
+                let reason = format!("size {} goes backwards after {}", signed.size, prev.size);
+                return Err(SegmentFailure::Checkpoint { line: *line, reason });
             }
             if prev.size == signed.size {
                 continue;
@@ -248,6 +254,22 @@ pub fn read_checkpoints(text: &str, key: &Verifier) -> Result<Vec<Checkpoint>, S
         out.push(signed);
     }
     Ok(out)
+}
+
+/// One checkpoint line: signed by `key`, with `key`'s origin, and the line's size and root
+/// equal to what is signed.
+fn open_checkpoint(line: u64, text: &str, key: &Verifier) -> Result<Checkpoint, SegmentFailure> {
+    let bad = |reason: String| SegmentFailure::Checkpoint { line, reason };
+    let c: ExportedCheckpoint = serde_json::from_str(text).map_err(|e| bad(format!("not a checkpoint: {e}")))?;
+    let signed = Checkpoint::open(&c.note, std::slice::from_ref(key))
+        .map_err(|e| bad(format!("not signed by the log key `{}`: {e}", key.name())))?;
+    if signed.origin != key.name() {
+        return Err(bad(format!("origin `{}` is not the log's `{}`", signed.origin, key.name())));
+    }
+    if signed.size != c.size || hex::encode(signed.root) != c.root {
+        return Err(bad("its size or root differs from what is signed".into()));
+    }
+    Ok(signed)
 }
 
 /// Bytes of records read and hashed per round; the lines of a round are split between threads.
@@ -265,7 +287,7 @@ pub fn verify_segment(
     start: &SegmentStart,
     mut progress: impl FnMut(u64),
 ) -> Result<SegmentReport, SegmentFailure> {
-    let mut frontier = MerkleFrontier::from_parts(start.start, start.frontier.clone())
+    let frontier = MerkleFrontier::from_parts(start.start, start.frontier.clone())
         .map_err(|e| SegmentFailure::Frontier { start: start.start, reason: e.to_string() })?;
     if start.start > 0 {
         let vouching = checkpoints.iter().find(|c| c.size == start.start).ok_or_else(|| SegmentFailure::Frontier {
@@ -277,56 +299,23 @@ pub fn verify_segment(
         }
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
-    let mut tree = TreeCheck {
+    let tree = TreeCheck {
         pending: checkpoints.iter().filter(|c| c.size > start.start).peekable(),
         matched: 0,
         last: None,
         vouched: start.start,
     };
-    let mut block = Vec::with_capacity(BLOCK + 4096);
-    let mut lines_before = 0u64;
-    loop {
-        block.clear();
-        while block.len() < BLOCK {
-            if records.read_until(b'\n', &mut block).map_err(|e| SegmentFailure::Io(e.to_string()))? == 0 {
-                break;
-            }
-        }
-        if block.is_empty() {
-            break;
-        }
-        let parts = split_lines(&block, threads);
-        let base = frontier.len();
-        let hashed: Vec<(Vec<Hash>, Option<SegmentFailure>)> = std::thread::scope(|scope| {
-            let mut first_line = 0u64;
-            let handles: Vec<_> = parts
-                .iter()
-                .map(|part| {
-                    let first = first_line;
-                    first_line += line_count(part);
-                    scope.spawn(move || hash_lines(part, lines_before + first, base + first))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| (Vec::new(), Some(SegmentFailure::Io("a worker thread panicked".into()))))
-                })
-                .collect()
-        });
-        for (leaves, failure) in hashed {
-            for leaf in leaves {
-                frontier.push(leaf);
-                tree.check(&frontier)?;
-            }
-            if let Some(f) = failure {
-                return Err(f);
-            }
-        }
-        lines_before += line_count(&block);
-        progress(frontier.len() - start.start);
-    }
+    // The tree is rebuilt on its own thread while the next block is read and hashed.
+    let (frontier, mut tree) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Hashed>(2 * threads);
+        let builder = scope.spawn(move || rebuild(frontier, tree, rx));
+        let produced = hash_blocks(&mut records, start.start, threads, &tx, &mut progress);
+        drop(tx);
+        let built = builder.join().unwrap_or_else(|_| Err(SegmentFailure::Io("the tree thread panicked".into())));
+        // A failure in the records comes first: hashing stops when the tree thread has failed.
+        let (frontier, tree) = built?;
+        produced.map(|()| (frontier, tree))
+    })?;
     progress(frontier.len() - start.start);
     if let Some(c) = tree.pending.next() {
         return Err(SegmentFailure::Truncated { records: frontier.len(), size: c.size });
@@ -338,6 +327,78 @@ pub fn verify_segment(
         checkpoints_matched: tree.matched,
         last_checkpoint: tree.last,
     })
+}
+
+/// The leaf hashes of a run of lines, and what is wrong with the line after them, if anything.
+type Hashed = (Vec<Hash>, Option<SegmentFailure>);
+
+/// Reads `records` a block at a time and hashes each block's lines on `threads` threads,
+/// sending the results in line order. Stops at the first bad line or when the tree thread
+/// stops listening.
+fn hash_blocks(
+    records: &mut impl BufRead,
+    first_seq: u64,
+    threads: usize,
+    tx: &std::sync::mpsc::SyncSender<Hashed>,
+    progress: &mut impl FnMut(u64),
+) -> Result<(), SegmentFailure> {
+    let mut block = Vec::with_capacity(BLOCK + 4096);
+    let mut lines_before = 0u64;
+    loop {
+        block.clear();
+        while block.len() < BLOCK {
+            if records.read_until(b'\n', &mut block).map_err(|e| SegmentFailure::Io(e.to_string()))? == 0 {
+                break;
+            }
+        }
+        if block.is_empty() {
+            return Ok(());
+        }
+        let parts = split_lines(&block, threads);
+        let hashed: Vec<Hashed> = std::thread::scope(|scope| {
+            let mut first = 0u64;
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|part| {
+                    let (line, seq) = (lines_before + first, first_seq + lines_before + first);
+                    first += line_count(part);
+                    scope.spawn(move || hash_lines(part, line, seq))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| (Vec::new(), Some(SegmentFailure::Io("a worker panicked".into()))))
+                })
+                .collect()
+        });
+        for result in hashed {
+            let failed = result.1.is_some();
+            if tx.send(result).is_err() || failed {
+                return Ok(());
+            }
+        }
+        lines_before += line_count(&block);
+        progress(lines_before);
+    }
+}
+
+/// Appends the leaves as they arrive and checks each signed checkpoint the tree reaches.
+fn rebuild<'a, I: Iterator<Item = &'a Checkpoint>>(
+    mut frontier: MerkleFrontier,
+    mut tree: TreeCheck<'a, I>,
+    rx: std::sync::mpsc::Receiver<Hashed>,
+) -> Result<(MerkleFrontier, TreeCheck<'a, I>), SegmentFailure> {
+    for (leaves, failure) in rx {
+        for leaf in leaves {
+            frontier.push(leaf);
+            tree.check(&frontier)?;
+        }
+        if let Some(f) = failure {
+            return Err(f);
+        }
+    }
+    Ok((frontier, tree))
 }
 
 /// The signed checkpoints still ahead, checked as the tree reaches their sizes.
