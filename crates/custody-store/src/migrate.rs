@@ -23,14 +23,25 @@ pub(crate) async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<()
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
     }
-    let result = apply_missing(conn).await;
+    let result = apply_missing(backend, conn).await;
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
     }
     result
 }
 
-async fn apply_missing(conn: &mut AnyConnection) -> Result<(), StoreError> {
+/// The statements of a migration for `backend`. The files are written once for both; on
+/// SQLite a `BIGINT PRIMARY KEY` becomes `INTEGER PRIMARY KEY`, the rowid itself, so a lookup
+/// by key is one B-tree search instead of an index search and a table search (both are 64-bit
+/// there). The checksum is of the file as written.
+fn statements(backend: Backend, sql: &str) -> std::borrow::Cow<'_, str> {
+    match backend {
+        Backend::Sqlite => sql.replace("BIGINT PRIMARY KEY", "INTEGER PRIMARY KEY").into(),
+        Backend::Postgres => sql.into(),
+    }
+}
+
+async fn apply_missing(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {
     crate::exec(
         &mut *conn,
         "CREATE TABLE IF NOT EXISTS custody_migrations (\
@@ -62,7 +73,7 @@ async fn apply_missing(conn: &mut AnyConnection) -> Result<(), StoreError> {
     for m in MIGRATIONS.iter().filter(|m| !applied_versions.contains(&m.version)) {
         crate::exec(&mut *conn, "BEGIN").await?;
         let step = async {
-            crate::exec(&mut *conn, m.sql).await?;
+            crate::exec(&mut *conn, &statements(backend, m.sql)).await?;
             sqlx::query(
                 "INSERT INTO custody_migrations (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)",
             )

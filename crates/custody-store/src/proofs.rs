@@ -63,9 +63,9 @@ const NODE_ARITY: usize = 16;
 const LOOKUP: &str = "SELECT seq AS k, leaf_hash AS h FROM audit_events WHERE seq IN ($1,$2,$3,$4,$5,$6,$7,$8) \
     UNION ALL SELECT node AS k, hash AS h FROM audit_nodes \
     WHERE node IN ($9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)";
-/// Subtrees of at least 2^6 records are kept in memory once read: they are never rewritten,
-/// every proof needs the ones near the root, and a log of n records has about n/32 of them.
-const CACHED_LEVEL: u32 = 6;
+/// Subtrees of at least 2^4 records are kept in memory once read: they are never rewritten,
+/// every proof needs the ones near the root, and a log of n records has about n/8 of them.
+const CACHED_LEVEL: u32 = 4;
 /// Past this many cached subtrees (about 200 MB) the cache starts over.
 const MAX_CACHED_NODES: usize = 4_000_000;
 
