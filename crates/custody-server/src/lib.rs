@@ -117,8 +117,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let origin = config.audit_origin.clone().unwrap_or_else(log_key::default_origin);
     let signer = std::sync::Arc::new(log_key::load_or_create(&config.audit_key_path(), &origin)?);
     let log_key = signer.verifier();
+    // What this server last signed lives beside its key, out of the database's reach.
+    let last_signed = config.audit_key_path().with_extension("head");
     let checkpoints = custody_store::CheckpointSigning {
-        signer,
+        signer: std::sync::Arc::new(custody_store::LogSigner::new(signer, Some(last_signed))),
         interval: std::time::Duration::from_millis(config.checkpoint_interval_ms),
     };
     let store =

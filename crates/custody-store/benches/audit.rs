@@ -49,7 +49,10 @@ fn draft(i: u64) -> AuditDraft {
 fn options() -> StoreOptions {
     let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.bench/audit").unwrap());
     StoreOptions {
-        checkpoints: Some(CheckpointSigning { signer, interval: Duration::ZERO }),
+        checkpoints: Some(CheckpointSigning {
+            signer: std::sync::Arc::new(custody_store::LogSigner::new(signer, None)),
+            interval: Duration::ZERO,
+        }),
         ..StoreOptions::default()
     }
 }

@@ -1,7 +1,7 @@
 //! Sequencing and reading audit events.
 
 use crate::rows::{self, micros};
-use crate::{Backend, Store, StoreError};
+use crate::{Backend, LogSigner, Store, StoreError};
 use custody_audit::{Checkpoint, Hash, MerkleFrontier, NodeId, RecordFields, Signer, hash_from_slice};
 use custody_core::{AuditDraft, AuditEvent, Name, RequestId};
 use sqlx::AnyConnection;
@@ -39,10 +39,10 @@ pub(crate) async fn insert_events(
     backend: Backend,
     conn: &mut AnyConnection,
     drafts: &[AuditDraft],
-    signer: Option<&Signer>,
-) -> Result<Vec<AuditEvent>, StoreError> {
+    signer: Option<&LogSigner>,
+) -> Result<(Vec<AuditEvent>, Option<(u64, Hash)>), StoreError> {
     if drafts.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let head = sqlx::query(backend.lock_audit_head()).fetch_one(&mut *conn).await?;
     let next_seq = rows::int(&head, "next_seq")?;
@@ -50,6 +50,9 @@ pub(crate) async fn insert_events(
     let time_micros = micros(custody_core::now()).max(rows::int(&head, "last_time")?);
     let time = rows::from_micros("time", time_micros)?;
     let mut frontier = load_frontier(&head, next_seq)?;
+    if let Some(signer) = signer {
+        signer.check(next_seq as u64, &frontier.root())?;
+    }
     let mut nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(drafts.len());
     let mut events = Vec::with_capacity(drafts.len());
     let mut details_texts = Vec::with_capacity(drafts.len());
@@ -134,10 +137,14 @@ pub(crate) async fn insert_events(
         .bind(hex::encode(frontier.root()))
         .execute(&mut *conn)
         .await?;
-    if let Some(signer) = signer {
-        insert_checkpoint(conn, signer, frontier.len(), &frontier.root(), time_micros).await?;
-    }
-    Ok(events)
+    let signed = match signer {
+        Some(signer) => {
+            insert_checkpoint(conn, signer.signer(), frontier.len(), &frontier.root(), time_micros).await?;
+            Some((frontier.len(), frontier.root()))
+        }
+        None => None,
+    };
+    Ok((events, signed))
 }
 
 /// The stored key of a perfect subtree (see migration 0002).

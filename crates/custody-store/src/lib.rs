@@ -29,6 +29,7 @@ mod migrate;
 mod projects;
 mod proofs;
 mod rows;
+mod signed_head;
 mod tokens;
 mod writer;
 
@@ -40,6 +41,7 @@ pub use backend::Backend;
 pub use datasets::DatasetQuery;
 pub use error::StoreError;
 pub use proofs::{AuditConsistency, AuditInclusion, SignedCheckpoint};
+pub use signed_head::LogSigner;
 pub use tokens::{NewToken, TokenRecord};
 
 use custody_core::{AuditDraft, AuditEvent};
@@ -84,8 +86,8 @@ pub struct StoreOptions {
 /// How the audit log signs checkpoints.
 #[derive(Debug, Clone)]
 pub struct CheckpointSigning {
-    /// The log's key; its name is the checkpoints' origin line.
-    pub signer: std::sync::Arc<custody_audit::Signer>,
+    /// The log's key (its name is the checkpoints' origin line), with what it last signed.
+    pub signer: std::sync::Arc<LogSigner>,
     /// Zero: a checkpoint in every batch's transaction. Otherwise at most one per interval,
     /// each signed under the audit head lock over what has committed.
     pub interval: Duration,

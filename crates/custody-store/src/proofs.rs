@@ -296,7 +296,7 @@ pub(crate) async fn sign_periodically(backend: Backend, pool: AnyPool, signing: 
     }
 }
 
-async fn sign_head(backend: Backend, pool: &AnyPool, signer: &custody_audit::Signer) -> Result<(), StoreError> {
+async fn sign_head(backend: Backend, pool: &AnyPool, signer: &crate::LogSigner) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
     crate::exec(&mut conn, backend.begin_write()).await?;
     let result = async {
@@ -304,14 +304,21 @@ async fn sign_head(backend: Backend, pool: &AnyPool, signer: &custody_audit::Sig
         let size = rows::int(&head, "next_seq")?;
         let root = sqlx::query("SELECT root FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
         let root = parse_hash("audit root", &rows::text(&root, "root")?)?;
+        signer.check(size as u64, &root)?;
         if size > 0 {
-            insert_checkpoint(&mut conn, signer, size as u64, &root, micros(custody_core::now())).await?;
+            insert_checkpoint(&mut conn, signer.signer(), size as u64, &root, micros(custody_core::now())).await?;
         }
-        Ok::<_, StoreError>(())
+        Ok::<_, StoreError>((size as u64, root))
     }
     .await;
     match result {
-        Ok(()) => crate::exec(&mut conn, "COMMIT").await.map_err(StoreError::from),
+        Ok((size, root)) => {
+            crate::exec(&mut conn, "COMMIT").await?;
+            if size > 0 {
+                signer.committed(size, root);
+            }
+            Ok(())
+        }
         Err(e) => {
             let _ = crate::exec(&mut conn, "ROLLBACK").await;
             Err(e)

@@ -1,7 +1,7 @@
 //! The group-commit writer: one task per process that turns waiting writes into batches.
 
+use crate::LogSigner;
 use crate::{Backend, BoxFuture, StoreError, WriteOp, audit::insert_events};
-use custody_audit::Signer;
 use custody_core::{AuditDraft, AuditEvent, Outcome};
 use sqlx::{AnyConnection, AnyPool};
 use std::any::Any;
@@ -46,7 +46,7 @@ impl Writer {
         pool: AnyPool,
         max_batch: usize,
         workers: usize,
-        signer: Option<Arc<Signer>>,
+        signer: Option<Arc<LogSigner>>,
     ) -> Self {
         let max_batch = max_batch.max(1);
         let (queue, rx) = mpsc::channel(max_batch * 4);
@@ -106,7 +106,7 @@ async fn work(
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     mut stopped: watch::Receiver<bool>,
     max_batch: usize,
-    signer: Option<Arc<Signer>>,
+    signer: Option<Arc<LogSigner>>,
 ) {
     let signer = signer.as_deref();
     let mut batch = Vec::with_capacity(max_batch);
@@ -139,7 +139,7 @@ enum JobResult {
     Failed(StoreError),
 }
 
-async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>, signer: Option<&Signer>) {
+async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>, signer: Option<&LogSigner>) {
     let mut drafts = Vec::with_capacity(jobs.len());
     let mut replies = Vec::with_capacity(jobs.len());
     let mut ops: Vec<Option<OpFn>> = Vec::with_capacity(jobs.len());
@@ -161,7 +161,10 @@ async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>, signer: 
         }
     };
     match outcome {
-        Ok((results, events)) => {
+        Ok((results, events, signed)) => {
+            if let (Some(signer), Some((size, root))) = (signer, signed) {
+                signer.committed(size, root);
+            }
             for ((reply, result), event) in replies.into_iter().zip(results).zip(events) {
                 let _ = reply.send(match result {
                     JobResult::Done(v) => Ok((v, event)),
@@ -181,8 +184,12 @@ async fn commit_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>, signer: 
     }
 }
 
+/// What a committed batch produced: each write's result, the audit events, and the tree size
+/// and root it signed, if it did.
+type BatchDone = (Vec<JobResult>, Vec<AuditEvent>, Option<(u64, custody_audit::Hash)>);
+
 enum Optimistic {
-    Committed((Vec<JobResult>, Vec<AuditEvent>)),
+    Committed(BatchDone),
     /// Something failed before COMMIT was sent: nothing was kept; run it again carefully.
     RolledBack,
     /// COMMIT itself failed: whether it took effect is unknown, so it must not run again.
@@ -195,7 +202,7 @@ async fn run_optimistic(
     pool: &AnyPool,
     ops: &[Option<OpFn>],
     drafts: &mut [AuditDraft],
-    signer: Option<&Signer>,
+    signer: Option<&LogSigner>,
 ) -> Optimistic {
     let Ok(mut conn) = pool.acquire().await else { return Optimistic::RolledBack };
     if crate::exec(&mut conn, backend.begin_write()).await.is_err() {
@@ -209,8 +216,8 @@ async fn run_optimistic(
                 None => results.push(JobResult::Done(Box::new(()))),
             }
         }
-        let events = insert_events(backend, &mut conn, drafts, signer).await?;
-        Ok::<_, StoreError>((results, events))
+        let (events, signed) = insert_events(backend, &mut conn, drafts, signer).await?;
+        Ok::<_, StoreError>((results, events, signed))
     }
     .await;
     match attempt {
@@ -237,8 +244,8 @@ async fn run_batch(
     pool: &AnyPool,
     ops: &[Option<OpFn>],
     drafts: &mut [AuditDraft],
-    signer: Option<&Signer>,
-) -> Result<(Vec<JobResult>, Vec<AuditEvent>), StoreError> {
+    signer: Option<&LogSigner>,
+) -> Result<BatchDone, StoreError> {
     let mut conn = pool.acquire().await?;
     crate::exec(&mut conn, backend.begin_write()).await?;
     let result = async {
@@ -274,9 +281,9 @@ async fn run_batch(
                 }
             }
         }
-        let events = insert_events(backend, &mut conn, drafts, signer).await?;
+        let (events, signed) = insert_events(backend, &mut conn, drafts, signer).await?;
         crate::exec(&mut conn, "COMMIT").await?;
-        Ok::<_, StoreError>((results, events))
+        Ok::<_, StoreError>((results, events, signed))
     }
     .await;
     if result.is_err() {

@@ -460,9 +460,11 @@ async fn assert_checkpoints_match(store: &Store, key: &custody_audit::Verifier, 
 #[tokio::test]
 async fn the_merkle_root_covers_every_record_under_concurrency() {
     let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
-    let signing = custody_store::CheckpointSigning { signer: signer.clone(), interval: std::time::Duration::ZERO };
-    let options = StoreOptions { checkpoints: Some(signing), ..StoreOptions::default() };
     for db in testing::all().await {
+        // Each database is another log: a signer remembers what it signed of one log only.
+        let log_signer = std::sync::Arc::new(custody_store::LogSigner::new(signer.clone(), None));
+        let signing = custody_store::CheckpointSigning { signer: log_signer, interval: std::time::Duration::ZERO };
+        let options = StoreOptions { checkpoints: Some(signing), ..StoreOptions::default() };
         let a = Store::open(&db.url, options.clone()).await.unwrap();
         let b = Store::open(&db.url, options.clone()).await.unwrap();
         assert_eq!(a.audit_root().await.unwrap(), (0, hex::encode(custody_audit::EMPTY_ROOT)));
@@ -509,8 +511,11 @@ async fn the_merkle_root_covers_every_record_under_concurrency() {
 async fn interval_checkpoints_cover_the_committed_log() {
     let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
     let interval = std::time::Duration::from_millis(20);
-    let signing = custody_store::CheckpointSigning { signer: signer.clone(), interval };
     for db in testing::all().await {
+        let signing = custody_store::CheckpointSigning {
+            signer: std::sync::Arc::new(custody_store::LogSigner::new(signer.clone(), None)),
+            interval,
+        };
         let store = Store::open(&db.url, StoreOptions { checkpoints: Some(signing.clone()), ..Default::default() })
             .await
             .unwrap();
@@ -581,4 +586,50 @@ async fn a_change_on_one_replica_reaches_the_cache_of_the_others() {
     assert!(b.token_with_access(id).await.unwrap().unwrap().0.token.revoked_at.is_some());
     a.close().await;
     b.close().await;
+}
+
+#[tokio::test]
+async fn a_database_that_went_back_in_time_is_not_signed_into_a_fork() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("audit-log.head");
+    let key = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
+    let options = || StoreOptions {
+        checkpoints: Some(custody_store::CheckpointSigning {
+            signer: std::sync::Arc::new(custody_store::LogSigner::new(key.clone(), Some(head.clone()))),
+            interval: std::time::Duration::ZERO,
+        }),
+        ..StoreOptions::default()
+    };
+    let db = dir.path().join("custody.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let store = Store::open(&url, options()).await.unwrap();
+    for _ in 0..5 {
+        store.record(draft("r", Action::AuditRead)).await.unwrap();
+    }
+    store.close().await;
+    // A backup taken now, at 5 records.
+    let backup = dir.path().join("backup.db");
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!("VACUUM INTO '{}'", backup.display())).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let store = Store::open(&url, options()).await.unwrap();
+    for _ in 0..5 {
+        store.record(draft("r", Action::AuditRead)).await.unwrap();
+    }
+    store.close().await;
+    assert!(std::fs::read_to_string(&head).unwrap().starts_with("10 "), "the last signature is remembered");
+    // The database is restored from the backup: the log is back at 5 records.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::copy(&backup, &db).unwrap();
+    let store = Store::open(&url, options()).await.unwrap();
+    let refused = store.record(draft("r", Action::AuditRead)).await;
+    assert!(refused.is_err(), "a write that would be signed as a fork is refused");
+    let reason = format!("{refused:?}");
+    assert!(reason.contains("went back in time"), "{reason}");
+    assert_eq!(store.audit_len().await.unwrap(), 5, "nothing was appended");
+    assert_eq!(store.audit_latest_checkpoint().await.unwrap().unwrap().size, 5, "nothing was signed");
+    store.close().await;
 }
