@@ -256,6 +256,9 @@ fn pool_options(backend: Backend, max: u32, options: &StoreOptions) -> AnyPoolOp
                     "PRAGMA synchronous = FULL",
                     "PRAGMA busy_timeout = 10000",
                     "PRAGMA foreign_keys = ON",
+                    // 16 MiB of pages per connection (the default is 2 MiB): the upper B-tree
+                    // levels of a large audit log stay in memory.
+                    "PRAGMA cache_size = -16384",
                 ] {
                     exec(conn, pragma).await?;
                 }

@@ -75,7 +75,12 @@ const MAX_CACHED_NODES: usize = 4_000_000;
 pub(crate) struct TreeCache {
     nodes: std::sync::Mutex<HashMap<NodeId, Hash>>,
     committed: std::sync::atomic::AtomicU64,
+    /// Whether the upper levels were loaded in one scan (done at the first proof).
+    preloaded: tokio::sync::OnceCell<()>,
 }
+
+/// The upper levels loaded at the first proof hold at most this many subtrees.
+const PRELOAD_NODES: u64 = 1 << 17;
 
 fn node_key(id: NodeId) -> i64 {
     (i64::from(id.level) << 56) | id.index as i64
@@ -95,6 +100,7 @@ impl Store {
     /// rest from `audit_events` (leaves) and `audit_nodes`, in statements of one fixed shape so
     /// that each connection prepares them once.
     async fn audit_node_hashes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        self.tree.preloaded.get_or_try_init(|| self.preload_upper_levels()).await?;
         let mut found = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
         {
@@ -138,6 +144,27 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Loads, in one range scan, the levels whose subtrees number at most [`PRELOAD_NODES`]:
+    /// after it a proof reads only its lowest levels from the database.
+    async fn preload_upper_levels(&self) -> Result<(), StoreError> {
+        let size = self.audit_len().await?;
+        let mut level = CACHED_LEVEL;
+        while size >> level > PRELOAD_NODES {
+            level += 1;
+        }
+        let rows = sqlx::query("SELECT node AS k, hash AS h FROM audit_nodes WHERE node >= $1")
+            .bind(i64::from(level) << 56)
+            .fetch_all(&self.read)
+            .await?;
+        let mut cached = self.tree.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        for row in &rows {
+            let key = rows::int(row, "k")?;
+            let id = NodeId { level: (key >> 56) as u32, index: (key & ((1 << 56) - 1)) as u64 };
+            cached.insert(id, parse_hash("audit node", &rows::text(row, "h")?)?);
+        }
+        Ok(())
     }
 
     /// The hashes of `spans`, in order, reading only the subtrees they are made of.
