@@ -104,16 +104,14 @@ impl RunningServer {
 
 /// Starts the server described by `config`.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    if config.database_url.is_none() {
+    // The data directory holds the SQLite database and, by default, the audit log's key.
+    if config.database_url.is_none() || config.audit_key_file.is_none() {
         create_private_dir(&config.data_dir)?;
     }
     let policy = match &config.policy_dir {
         Some(dir) => PolicyEngine::from_dir(dir)?,
         None => PolicyEngine::builtin()?,
     };
-    if config.audit_key_file.is_none() {
-        create_private_dir(&config.data_dir)?;
-    }
     let origin = config.audit_origin.clone().unwrap_or_else(log_key::default_origin);
     let signer = std::sync::Arc::new(log_key::load_or_create(&config.audit_key_path(), &origin)?);
     let log_key = signer.verifier();

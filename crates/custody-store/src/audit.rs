@@ -2,7 +2,7 @@
 
 use crate::rows::{self, micros};
 use crate::{Backend, LogSigner, Store, StoreError};
-use custody_audit::{Checkpoint, Hash, MerkleFrontier, NodeId, RecordFields, Signer, hash_from_slice};
+use custody_audit::{Checkpoint, Hash, MerkleFrontier, NodeId, RecordFields, Signer};
 use custody_core::{AuditDraft, AuditEvent, Name, RequestId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -21,16 +21,13 @@ const COLUMNS: usize = 13;
 /// The Merkle frontier stored in the audit head, for a log of `size` records.
 fn load_frontier(head: &AnyRow, size: i64) -> Result<MerkleFrontier, StoreError> {
     let text = rows::text(head, "frontier")?;
-    let corrupt = |reason: String| StoreError::Corrupt { what: "audit frontier", reason };
     let nodes = text
         .split(',')
         .filter(|s| !s.is_empty())
-        .map(|h| {
-            let bytes = hex::decode(h).map_err(|e| corrupt(e.to_string()))?;
-            hash_from_slice(&bytes).map_err(|e| corrupt(e.to_string()))
-        })
+        .map(|h| rows::parse_hash("audit frontier", h))
         .collect::<Result<Vec<_>, _>>()?;
-    MerkleFrontier::from_parts(size as u64, nodes).map_err(|e| corrupt(e.to_string()))
+    MerkleFrontier::from_parts(size as u64, nodes)
+        .map_err(|e| StoreError::Corrupt { what: "audit frontier", reason: e.to_string() })
 }
 
 /// Reserves the next gapless range of sequence numbers for `drafts` and inserts them. Runs
@@ -147,12 +144,18 @@ pub(crate) async fn insert_events(
     Ok((events, signed))
 }
 
-/// The stored key of a perfect subtree (see migration 0002).
-fn node_key(id: NodeId) -> Result<i64, StoreError> {
+/// The stored key of a perfect subtree, `level * 2^56 + index` (see migration 0002); a leaf's
+/// is its sequence number.
+pub(crate) fn node_key(id: NodeId) -> Result<i64, StoreError> {
     if id.level >= 64 || id.index >= 1 << 56 {
         return Err(StoreError::Corrupt { what: "audit node", reason: format!("{id:?} is beyond the stored range") });
     }
     Ok((i64::from(id.level) << 56) | id.index as i64)
+}
+
+/// The subtree a stored key names.
+pub(crate) fn node_from_key(key: i64) -> NodeId {
+    NodeId { level: (key >> 56) as u32, index: (key & ((1 << 56) - 1)) as u64 }
 }
 
 pub(crate) async fn insert_nodes(
@@ -300,13 +303,7 @@ impl Store {
             .bind(i64::try_from(size).unwrap_or(i64::MAX))
             .fetch_all(&self.read)
             .await?;
-        let corrupt = |reason: String| StoreError::Corrupt { what: "leaf_hash", reason };
-        rows.iter()
-            .map(|r| {
-                let bytes = hex::decode(rows::text(r, "leaf_hash")?).map_err(|e| corrupt(e.to_string()))?;
-                hash_from_slice(&bytes).map_err(|e| corrupt(e.to_string()))
-            })
-            .collect()
+        rows.iter().map(|r| rows::hash(r, "leaf_hash")).collect()
     }
 
     /// How many audit events there are (the next sequence number).

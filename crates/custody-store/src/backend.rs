@@ -41,8 +41,8 @@ impl Backend {
     /// Reads the audit head, locking it until the transaction ends.
     pub(crate) fn lock_audit_head(self) -> &'static str {
         match self {
-            Self::Sqlite => "SELECT next_seq, last_time, frontier FROM audit_head WHERE id = 1",
-            Self::Postgres => "SELECT next_seq, last_time, frontier FROM audit_head WHERE id = 1 FOR UPDATE",
+            Self::Sqlite => "SELECT next_seq, last_time, frontier, root FROM audit_head WHERE id = 1",
+            Self::Postgres => "SELECT next_seq, last_time, frontier, root FROM audit_head WHERE id = 1 FOR UPDATE",
         }
     }
 

@@ -2,12 +2,11 @@
 //! rows each), the frontier an archived segment starts from, and the signed checkpoints; and
 //! the upkeep that keeps those stored (backfill, interval signing).
 
-use crate::audit::insert_checkpoint;
+use crate::audit::{insert_checkpoint, node_from_key, node_key};
 use crate::rows::{self, micros};
 use crate::{Backend, CheckpointSigning, Store, StoreError};
 use custody_audit::{
-    Hash, MerkleFrontier, NodeId, ProofError, Span, consistency_spans, frontier_nodes, hash_from_slice,
-    inclusion_spans, span_hashes,
+    Hash, MerkleFrontier, NodeId, ProofError, Span, consistency_spans, frontier_nodes, inclusion_spans, span_hashes,
 };
 use custody_core::Timestamp;
 use sqlx::{AnyConnection, AnyPool};
@@ -82,17 +81,8 @@ pub(crate) struct TreeCache {
 /// The upper levels loaded at the first proof hold at most this many subtrees.
 const PRELOAD_NODES: u64 = 1 << 17;
 
-fn node_key(id: NodeId) -> i64 {
-    (i64::from(id.level) << 56) | id.index as i64
-}
-
 fn out_of_range(field: &'static str, e: ProofError) -> StoreError {
     StoreError::OutOfRange { field, reason: e.to_string() }
-}
-
-fn parse_hash(what: &'static str, text: &str) -> Result<Hash, StoreError> {
-    let bytes = hex::decode(text).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })?;
-    hash_from_slice(&bytes).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })
 }
 
 impl Store {
@@ -115,7 +105,8 @@ impl Store {
             }
         }
         let (mut leaves, mut inner): (Vec<NodeId>, Vec<NodeId>) = missing.iter().partition(|id| id.level == 0);
-        let by_key: HashMap<i64, NodeId> = missing.iter().map(|id| (node_key(*id), *id)).collect();
+        let by_key: HashMap<i64, NodeId> =
+            missing.iter().map(|id| Ok((node_key(*id)?, *id))).collect::<Result<_, StoreError>>()?;
         // One round trip per proof, usually: up to LEAF_ARITY leaves and NODE_ARITY nodes.
         while !leaves.is_empty() || !inner.is_empty() {
             let l: Vec<NodeId> = leaves.drain(..leaves.len().min(LEAF_ARITY)).collect();
@@ -123,14 +114,14 @@ impl Store {
             let mut q = sqlx::query(LOOKUP);
             // Padding with a key that matches nothing keeps the statement's shape fixed.
             for i in 0..LEAF_ARITY {
-                q = q.bind(l.get(i).map_or(-1, |id| node_key(*id)));
+                q = q.bind(l.get(i).map_or(Ok(-1), |id| node_key(*id))?);
             }
             for i in 0..NODE_ARITY {
-                q = q.bind(n.get(i).map_or(-1, |id| node_key(*id)));
+                q = q.bind(n.get(i).map_or(Ok(-1), |id| node_key(*id))?);
             }
             for row in q.fetch_all(&self.read).await? {
                 if let Some(id) = by_key.get(&rows::int(&row, "k")?) {
-                    found.insert(*id, parse_hash("audit node", &rows::text(&row, "h")?)?);
+                    found.insert(*id, rows::hash(&row, "h")?);
                 }
             }
         }
@@ -160,9 +151,7 @@ impl Store {
             .await?;
         let mut cached = self.tree.nodes.lock().unwrap_or_else(|p| p.into_inner());
         for row in &rows {
-            let key = rows::int(row, "k")?;
-            let id = NodeId { level: (key >> 56) as u32, index: (key & ((1 << 56) - 1)) as u64 };
-            cached.insert(id, parse_hash("audit node", &rows::text(row, "h")?)?);
+            cached.insert(node_from_key(rows::int(row, "k")?), rows::hash(row, "h")?);
         }
         Ok(())
     }
@@ -278,16 +267,21 @@ fn checkpoint_from_row(row: &sqlx::any::AnyRow) -> Result<SignedCheckpoint, Stor
 }
 
 /// Stores the subtree hashes of a log written before they were kept (migration 0002), under
-/// the audit head lock so no batch appends meanwhile. Does nothing when they are complete.
+/// the audit head lock so no batch appends meanwhile. Does nothing when they are there.
 pub(crate) async fn backfill_nodes(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {
     crate::exec(conn, backend.begin_write()).await?;
     let result = async {
         let head = sqlx::query(backend.lock_audit_head()).fetch_one(&mut *conn).await?;
         let size = rows::int(&head, "next_seq")? as u64;
-        let stored =
-            rows::int(&sqlx::query("SELECT COUNT(*) AS n FROM audit_nodes").fetch_one(&mut *conn).await?, "n")?;
-        // A tree of n leaves has n - popcount(n) perfect subtrees above its leaves.
-        if stored as u64 == size - u64::from(size.count_ones()) {
+        // Subtrees are written with the records that complete them, so a log has all of them
+        // or (written before 0002) none: one lookup of its largest tells, without a scan.
+        let largest = frontier_nodes(size).into_iter().next().filter(|id| id.level > 0);
+        let Some(largest) = largest else { return Ok(()) };
+        let present = sqlx::query("SELECT 1 FROM audit_nodes WHERE node = $1")
+            .bind(node_key(largest)?)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if present.is_some() {
             return Ok(());
         }
         crate::exec(conn, "DELETE FROM audit_nodes").await?;
@@ -295,9 +289,7 @@ pub(crate) async fn backfill_nodes(backend: Backend, conn: &mut AnyConnection) -
         let mut nodes = Vec::new();
         let leaves = sqlx::query("SELECT leaf_hash FROM audit_events ORDER BY seq").fetch_all(&mut *conn).await?;
         for row in &leaves {
-            frontier.push_reporting(parse_hash("leaf_hash", &rows::text(row, "leaf_hash")?)?, |id, h| {
-                nodes.push((id, *h));
-            });
+            frontier.push_reporting(rows::hash(row, "leaf_hash")?, |id, h| nodes.push((id, *h)));
         }
         crate::audit::insert_nodes(backend, conn, &nodes).await
     }
@@ -329,8 +321,7 @@ async fn sign_head(backend: Backend, pool: &AnyPool, signer: &crate::LogSigner) 
     let result = async {
         let head = sqlx::query(backend.lock_audit_head()).fetch_one(&mut *conn).await?;
         let size = rows::int(&head, "next_seq")?;
-        let root = sqlx::query("SELECT root FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
-        let root = parse_hash("audit root", &rows::text(&root, "root")?)?;
+        let root = rows::hash(&head, "root")?;
         signer.check(size as u64, &root)?;
         if size > 0 {
             insert_checkpoint(&mut conn, signer.signer(), size as u64, &root, micros(custody_core::now())).await?;

@@ -23,6 +23,16 @@ pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, StoreE
     Ok(row.try_get::<Option<String>, _>(col)?)
 }
 
+/// A hex SHA-256 hash as stored; `what` names it in the error.
+pub(crate) fn parse_hash(what: &'static str, text: &str) -> Result<custody_audit::Hash, StoreError> {
+    let bytes = hex::decode(text).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })?;
+    custody_audit::hash_from_slice(&bytes).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })
+}
+
+pub(crate) fn hash(row: &AnyRow, col: &'static str) -> Result<custody_audit::Hash, StoreError> {
+    parse_hash(col, &text(row, col)?)
+}
+
 pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
     Ok(row.try_get::<i64, _>(col)?)
 }
