@@ -355,14 +355,16 @@ fn hash_blocks(
             return Ok(());
         }
         let parts = split_lines(&block, threads);
+        let counts: Vec<u64> = parts.iter().map(|p| line_count(p)).collect();
         let hashed: Vec<Hashed> = std::thread::scope(|scope| {
-            let mut first = 0u64;
+            let mut first = lines_before;
             let handles: Vec<_> = parts
                 .iter()
-                .map(|part| {
-                    let (line, seq) = (lines_before + first, first_seq + lines_before + first);
-                    first += line_count(part);
-                    scope.spawn(move || hash_lines(part, line, seq))
+                .zip(&counts)
+                .map(|(part, count)| {
+                    let line = first;
+                    first += count;
+                    scope.spawn(move || hash_lines(part, line, first_seq + line))
                 })
                 .collect();
             handles
@@ -378,7 +380,7 @@ fn hash_blocks(
                 return Ok(());
             }
         }
-        lines_before += line_count(&block);
+        lines_before += counts.iter().sum::<u64>();
         progress(lines_before);
     }
 }
