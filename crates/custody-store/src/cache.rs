@@ -69,22 +69,14 @@ impl FactsCache {
 
     /// Turns the cache on or off; either way everything cached so far is dropped.
     pub(crate) fn set_on(&self, on: bool) {
-        let mut e = self.lock();
-        e.next_generation += 1;
-        e.generation = on.then_some(e.next_generation);
-        e.tokens.clear();
-        e.datasets.clear();
+        self.lock().restart(on);
     }
 
     /// Drops every cached fact; reads in flight will not cache what they read.
     pub(crate) fn invalidate(&self) {
         let mut e = self.lock();
-        if e.generation.is_some() {
-            e.next_generation += 1;
-            e.generation = Some(e.next_generation);
-        }
-        e.tokens.clear();
-        e.datasets.clear();
+        let on = e.generation.is_some();
+        e.restart(on);
     }
 
     pub(crate) fn ticket(&self) -> Ticket {
@@ -93,35 +85,53 @@ impl FactsCache {
 
     pub(crate) fn token(&self, id: TokenId) -> Option<TokenFacts> {
         let e = self.lock();
-        e.generation?;
-        e.tokens.get(&id).filter(|(at, _)| at.elapsed() < MAX_AGE).map(|(_, f)| f.clone())
+        e.generation.and_then(|_| fresh(&e.tokens, &id))
     }
 
     pub(crate) fn put_token(&self, ticket: Ticket, id: TokenId, facts: TokenFacts) {
         let mut e = self.lock();
-        if ticket.0.is_some() && e.generation == ticket.0 {
-            if e.tokens.len() >= MAX_ENTRIES {
-                e.tokens.clear();
-            }
-            e.tokens.insert(id, (Instant::now(), facts));
+        if e.accepts(ticket) {
+            put(&mut e.tokens, id, facts);
         }
     }
 
     pub(crate) fn dataset(&self, id: DatasetId) -> Option<Dataset> {
         let e = self.lock();
-        e.generation?;
-        e.datasets.get(&id).filter(|(at, _)| at.elapsed() < MAX_AGE).map(|(_, d)| d.clone())
+        e.generation.and_then(|_| fresh(&e.datasets, &id))
     }
 
     pub(crate) fn put_dataset(&self, ticket: Ticket, dataset: Dataset) {
         let mut e = self.lock();
-        if ticket.0.is_some() && e.generation == ticket.0 {
-            if e.datasets.len() >= MAX_ENTRIES {
-                e.datasets.clear();
-            }
-            e.datasets.insert(dataset.id, (Instant::now(), dataset));
+        if e.accepts(ticket) {
+            put(&mut e.datasets, dataset.id, dataset);
         }
     }
+}
+
+impl Entries {
+    /// A new generation (or none, when off), with nothing cached.
+    fn restart(&mut self, on: bool) {
+        self.next_generation += 1;
+        self.generation = on.then_some(self.next_generation);
+        self.tokens.clear();
+        self.datasets.clear();
+    }
+
+    /// Whether a value read under `ticket` may be cached: on, and nothing invalidated since.
+    fn accepts(&self, ticket: Ticket) -> bool {
+        ticket.0.is_some() && self.generation == ticket.0
+    }
+}
+
+fn fresh<K: std::hash::Hash + Eq, V: Clone>(map: &HashMap<K, (Instant, V)>, key: &K) -> Option<V> {
+    map.get(key).filter(|(at, _)| at.elapsed() < MAX_AGE).map(|(_, v)| v.clone())
+}
+
+fn put<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, (Instant, V)>, key: K, value: V) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, (Instant::now(), value));
 }
 
 /// Keeps `cache` on only while this replica hears every invalidation: listens on
