@@ -1,10 +1,11 @@
 //! Offline verification of an exported log segment.
 //!
-//! An export is a segment of the log: the records `[start, end)` as JSON lines (one record per
-//! line, the server's `GET /api/v1/audit/export` format, each with its `seq` and `leaf_hash`),
-//! the signed checkpoints, and — for a segment that does not start at 0 — the frontier of the
+//! An export is a segment of the log: the records `[start, end)`, either as JSON lines (one
+//! record per line, the server's `GET /api/v1/audit/export` format, each with its `seq` and
+//! `leaf_hash`; [`verify_segment`]) or as a record archive ([`crate::archive`];
+//! [`verify_archive`]), the signed checkpoints, and — for a segment that does not start at 0 — the frontier of the
 //! tree of the first `start` records (its perfect subtree hashes), which a signed checkpoint
-//! of size `start` vouches for. [`verify_segment`] recomputes every leaf hash from the record's
+//! of size `start` vouches for. Verification recomputes every leaf hash from the record's
 //! canonical serialization, rebuilds the tree from the frontier, and checks the root against
 //! every checkpoint inside the segment, so a segment that verifies is exactly what the log
 //! signed; the first thing wrong is reported as a [`SegmentFailure`] naming the sequence
@@ -15,11 +16,14 @@
 //!   hashes to its leaf hash); if the leaf hash was recomputed too,
 //!   [`SegmentFailure::RootMismatch`] for the span between the last checkpoint that still
 //!   matches and the first that does not;
+//! - an archived record's framing or field lengths broken: [`SegmentFailure::Unreadable`] at
+//!   its place;
 //! - a record removed: [`SegmentFailure::Missing`]; duplicated or moved:
 //!   [`SegmentFailure::OutOfOrder`]; the end cut off: [`SegmentFailure::Truncated`];
 //! - a checkpoint forged or altered: [`SegmentFailure::Checkpoint`]; two signed checkpoints of
 //!   one size with different roots: [`SegmentFailure::Fork`].
 
+use crate::archive::{ARCHIVE_MAGIC, FRAME_HEADER_LEN, FrameHeader, MAX_RECORD_LEN, read_full};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{Hash, MerkleFrontier};
 use crate::note::Verifier;
@@ -127,6 +131,17 @@ pub enum SegmentFailure {
         /// Why.
         reason: String,
     },
+    /// An archived record's frame or canonical bytes cannot be read.
+    #[error("record {seq} is unreadable: {reason}")]
+    Unreadable {
+        /// The record that belongs at this place of the archive.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The records file is not a record archive.
+    #[error("the records file is not a custody audit record archive (its first bytes are not the archive's magic)")]
+    NotAnArchive,
     /// A record's content does not hash to its stated leaf hash.
     #[error("record {seq} was modified: its content does not hash to its leaf hash")]
     Modified {
@@ -272,16 +287,52 @@ fn open_checkpoint(line: u64, text: &str, key: &Verifier) -> Result<Checkpoint, 
     Ok(signed)
 }
 
-/// Bytes of records read and hashed per round; the lines of a round are split between threads.
+/// Bytes of records read and hashed per round; the records of a round are split between threads.
 const BLOCK: usize = 8 << 20;
+
+/// How a segment's records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordsFormat {
+    /// JSON lines, the server's export (`GET /api/v1/audit/export`).
+    JsonLines,
+    /// The record archive ([`crate::archive`]): canonical bytes with their leaf hashes.
+    Archive,
+}
 
 /// Verifies the records of a segment (JSON lines from `records`) against `checkpoints` (from
 /// [`read_checkpoints`]), starting from `start`. `progress` is called with the number of
-/// records checked after every block of lines and at the end.
+/// records checked after every block of records and at the end.
 ///
-/// Lines are parsed and hashed on every core; the tree is rebuilt and the checkpoints checked
-/// in sequence order, so the failure reported is the first one a line-by-line reading meets.
+/// Records are parsed and hashed on every core; the tree is rebuilt and the checkpoints
+/// checked in sequence order, so the failure reported is the first one a record-by-record
+/// reading meets.
 pub fn verify_segment(
+    records: impl BufRead,
+    checkpoints: &[Checkpoint],
+    start: &SegmentStart,
+    progress: impl FnMut(u64),
+) -> Result<SegmentReport, SegmentFailure> {
+    verify_records(RecordsFormat::JsonLines, records, checkpoints, start, progress)
+}
+
+/// [`verify_segment`] for a record archive ([`crate::archive`]), magic included: each record
+/// is hashed as it is stored, nothing is parsed but its framing and field lengths.
+pub fn verify_archive(
+    mut records: impl BufRead,
+    checkpoints: &[Checkpoint],
+    start: &SegmentStart,
+    progress: impl FnMut(u64),
+) -> Result<SegmentReport, SegmentFailure> {
+    let mut magic = [0u8; ARCHIVE_MAGIC.len()];
+    let read = read_full(&mut records, &mut magic).map_err(|e| SegmentFailure::Io(e.to_string()))?;
+    if read < magic.len() || &magic != ARCHIVE_MAGIC {
+        return Err(SegmentFailure::NotAnArchive);
+    }
+    verify_records(RecordsFormat::Archive, records, checkpoints, start, progress)
+}
+
+fn verify_records(
+    format: RecordsFormat,
     mut records: impl BufRead,
     checkpoints: &[Checkpoint],
     start: &SegmentStart,
@@ -309,7 +360,8 @@ pub fn verify_segment(
     let (frontier, mut tree) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Hashed>(2 * threads);
         let builder = scope.spawn(move || rebuild(frontier, tree, rx));
-        let produced = hash_blocks(&mut records, start.start, threads, &tx, &mut progress);
+        let reading = Reading { format, first_seq: start.start, threads };
+        let produced = reading.hash_blocks(&mut records, &tx, &mut progress);
         drop(tx);
         let built = builder.join().unwrap_or_else(|_| Err(SegmentFailure::Io("the tree thread panicked".into())));
         // A failure in the records comes first: hashing stops when the tree thread has failed.
@@ -329,60 +381,165 @@ pub fn verify_segment(
     })
 }
 
-/// The leaf hashes of a run of lines, and what is wrong with the line after them, if anything.
+/// The leaf hashes of a run of records, and what is wrong with the record after them, if anything.
 type Hashed = (Vec<Hash>, Option<SegmentFailure>);
 
-/// Reads `records` a block at a time and hashes each block's lines on `threads` threads,
-/// sending the results in line order. Stops at the first bad line or when the tree thread
-/// stops listening.
-fn hash_blocks(
-    records: &mut impl BufRead,
+/// A block of whole records read from the segment: record `i` is `bytes[ends[i-1]..ends[i]]`.
+#[derive(Default)]
+struct Block {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Block {
+    fn record(&self, i: usize) -> &[u8] {
+        let from = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[from..self.ends[i]]
+    }
+}
+
+/// How the records of a segment are read and hashed.
+struct Reading {
+    format: RecordsFormat,
     first_seq: u64,
     threads: usize,
-    tx: &std::sync::mpsc::SyncSender<Hashed>,
-    progress: &mut impl FnMut(u64),
-) -> Result<(), SegmentFailure> {
-    let mut block = Vec::with_capacity(BLOCK + 4096);
-    let mut lines_before = 0u64;
-    loop {
-        block.clear();
-        while block.len() < BLOCK {
-            if records.read_until(b'\n', &mut block).map_err(|e| SegmentFailure::Io(e.to_string()))? == 0 {
-                break;
-            }
-        }
-        if block.is_empty() {
-            return Ok(());
-        }
-        let parts = split_lines(&block, threads);
-        let counts: Vec<u64> = parts.iter().map(|p| line_count(p)).collect();
-        let hashed: Vec<Hashed> = std::thread::scope(|scope| {
-            let mut first = lines_before;
-            let handles: Vec<_> = parts
-                .iter()
-                .zip(&counts)
-                .map(|(part, count)| {
-                    let line = first;
-                    first += count;
-                    scope.spawn(move || hash_lines(part, line, first_seq + line))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| (Vec::new(), Some(SegmentFailure::Io("a worker panicked".into()))))
-                })
-                .collect()
-        });
-        for result in hashed {
-            let failed = result.1.is_some();
-            if tx.send(result).is_err() || failed {
+}
+
+impl Reading {
+    /// Reads `records` a block at a time and hashes each block's records on `threads`
+    /// threads, sending the results in order. Stops at the first bad record or when the tree
+    /// thread stops listening.
+    fn hash_blocks(
+        &self,
+        records: &mut impl BufRead,
+        tx: &std::sync::mpsc::SyncSender<Hashed>,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<(), SegmentFailure> {
+        let mut block = Block { bytes: Vec::with_capacity(BLOCK + 4096), ends: Vec::new() };
+        let mut before = 0u64;
+        loop {
+            self.read_block(records, &mut block).map_err(|e| SegmentFailure::Io(e.to_string()))?;
+            if block.ends.is_empty() {
                 return Ok(());
             }
+            let per_thread = block.ends.len().div_ceil(self.threads);
+            let hashed: Vec<Hashed> = std::thread::scope(|scope| {
+                let block = &block;
+                let handles: Vec<_> = (0..block.ends.len())
+                    .step_by(per_thread)
+                    .map(|first| {
+                        let last = (first + per_thread).min(block.ends.len());
+                        scope.spawn(move || self.hash_records(block, first..last, before))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| (Vec::new(), Some(SegmentFailure::Io("a worker panicked".into()))))
+                    })
+                    .collect()
+            });
+            for result in hashed {
+                let failed = result.1.is_some();
+                if tx.send(result).is_err() || failed {
+                    return Ok(());
+                }
+            }
+            before += block.ends.len() as u64;
+            progress(before);
         }
-        lines_before += counts.iter().sum::<u64>();
-        progress(lines_before);
     }
+
+    /// Fills `block` with the next whole records (about [`BLOCK`] bytes). A record cut short
+    /// by the end of the input is kept, for its check to name it.
+    fn read_block(&self, records: &mut impl BufRead, block: &mut Block) -> std::io::Result<()> {
+        block.bytes.clear();
+        block.ends.clear();
+        let bytes = &mut block.bytes;
+        while bytes.len() < BLOCK {
+            let at = bytes.len();
+            match self.format {
+                RecordsFormat::JsonLines => {
+                    if records.read_until(b'\n', bytes)? == 0 {
+                        break;
+                    }
+                }
+                RecordsFormat::Archive => {
+                    bytes.resize(at + FRAME_HEADER_LEN, 0);
+                    let got = read_full(records, &mut bytes[at..])?;
+                    bytes.truncate(at + got);
+                    if got == 0 {
+                        break;
+                    }
+                    let header: Option<&[u8; FRAME_HEADER_LEN]> = bytes[at..].try_into().ok();
+                    let len = header.map_or(0, |h| FrameHeader::parse(h).len);
+                    if header.is_some() && len <= MAX_RECORD_LEN {
+                        bytes.resize(at + FRAME_HEADER_LEN + len as usize, 0);
+                        let got = read_full(records, &mut bytes[at + FRAME_HEADER_LEN..])?;
+                        bytes.truncate(at + FRAME_HEADER_LEN + got);
+                    }
+                }
+            }
+            block.ends.push(bytes.len());
+        }
+        Ok(())
+    }
+
+    /// Checks and hashes records `range` of `block`, the first of which is record `before +
+    /// range.start` of the segment. Returns the leaf hashes of the records before the first
+    /// bad one, and what is wrong with it.
+    fn hash_records(&self, block: &Block, range: std::ops::Range<usize>, before: u64) -> Hashed {
+        let mut leaves = Vec::with_capacity(range.len());
+        let mut scratch = Vec::with_capacity(1024);
+        for i in range {
+            let index = before + i as u64;
+            let seq = self.first_seq + index;
+            let record = block.record(i);
+            let checked = match self.format {
+                RecordsFormat::JsonLines => {
+                    check_record(record.strip_suffix(b"\n").unwrap_or(record), index + 1, seq, &mut scratch)
+                }
+                RecordsFormat::Archive => check_frame(record, seq),
+            };
+            match checked {
+                Ok(leaf) => leaves.push(leaf),
+                Err(f) => return (leaves, Some(f)),
+            }
+        }
+        (leaves, None)
+    }
+}
+
+/// Checks one archive frame expected to hold record `expected`; returns its leaf hash.
+fn check_frame(frame: &[u8], expected: u64) -> Result<Hash, SegmentFailure> {
+    let bad = |reason: String| SegmentFailure::Unreadable { seq: expected, reason };
+    let (header, record) = frame
+        .split_first_chunk::<FRAME_HEADER_LEN>()
+        .ok_or_else(|| bad("the archive ends inside its frame header".into()))?;
+    let header = FrameHeader::parse(header);
+    if header.len > MAX_RECORD_LEN {
+        return Err(bad(format!("its length {} exceeds the largest record, {MAX_RECORD_LEN} bytes", header.len)));
+    }
+    if record.len() < header.len as usize {
+        return Err(bad(format!("the archive ends inside it ({} of {} bytes)", record.len(), header.len)));
+    }
+    let fields = RecordFields::decode(record).map_err(|e| bad(e.to_string()))?;
+    check_order(fields.seq, expected)?;
+    if crate::merkle::leaf_hash(record) != header.leaf {
+        return Err(SegmentFailure::Modified { seq: expected });
+    }
+    Ok(header.leaf)
+}
+
+/// The record found where record `expected` belongs must be that record.
+fn check_order(found: u64, expected: u64) -> Result<(), SegmentFailure> {
+    if found > expected {
+        return Err(SegmentFailure::Missing { seq: expected, found });
+    }
+    if found < expected {
+        return Err(SegmentFailure::OutOfOrder { seq: expected, found });
+    }
+    Ok(())
 }
 
 /// Appends the leaves as they arrive and checks each signed checkpoint the tree reaches.
@@ -424,63 +581,13 @@ impl<'a, I: Iterator<Item = &'a Checkpoint>> TreeCheck<'a, I> {
     }
 }
 
-/// Splits `block` into at most `n` runs of whole lines of about equal size.
-fn split_lines(block: &[u8], n: usize) -> Vec<&[u8]> {
-    let mut parts = Vec::with_capacity(n);
-    let mut rest = block;
-    for i in (1..=n).rev() {
-        if rest.is_empty() {
-            break;
-        }
-        let target = rest.len() / i;
-        let cut = if i == 1 {
-            rest.len()
-        } else {
-            memchr::memchr(b'\n', &rest[target..]).map_or(rest.len(), |p| target + p + 1)
-        };
-        let (part, tail) = rest.split_at(cut);
-        parts.push(part);
-        rest = tail;
-    }
-    parts
-}
-
-/// Parses and hashes the lines of `part`, whose first line is line `first_line` (0-based) of
-/// the file and should hold record `first_seq`. Returns the leaf hashes of the lines before
-/// the first bad one, and what is wrong with it.
-fn hash_lines(part: &[u8], first_line: u64, first_seq: u64) -> (Vec<Hash>, Option<SegmentFailure>) {
-    let mut leaves = Vec::with_capacity(part.len() / 400);
-    let mut scratch = Vec::with_capacity(1024);
-    let mut at = 0;
-    let mut i = 0u64;
-    while at < part.len() {
-        let end = memchr::memchr(b'\n', &part[at..]).map_or(part.len(), |p| at + p);
-        match check_record(&part[at..end], first_line + i + 1, first_seq + i, &mut scratch) {
-            Ok(leaf) => leaves.push(leaf),
-            Err(f) => return (leaves, Some(f)),
-        }
-        (at, i) = (end + 1, i + 1);
-    }
-    (leaves, None)
-}
-
-/// Lines in `bytes`, counting a last line without a newline.
-fn line_count(bytes: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', bytes).count() as u64 + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n"))
-}
-
 /// Parses one record line expected to be record `expected`; returns its leaf hash.
 fn check_record(text: &[u8], line: u64, expected: u64, scratch: &mut Vec<u8>) -> Result<Hash, SegmentFailure> {
     let malformed = |reason: String| SegmentFailure::Malformed { line, reason };
     // Validating UTF-8 once for the whole line lets the parser borrow strings unchecked.
     let text = std::str::from_utf8(text).map_err(|e| malformed(e.to_string()))?;
     let record: ExportedRecord<'_> = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
-    if record.seq > expected {
-        return Err(SegmentFailure::Missing { seq: expected, found: record.seq });
-    }
-    if record.seq < expected {
-        return Err(SegmentFailure::OutOfOrder { seq: expected, found: record.seq });
-    }
+    check_order(record.seq, expected)?;
     let computed = record.computed_leaf_hash_with(scratch).map_err(malformed)?;
     let mut stated = [0u8; 32];
     hex::decode_to_slice(record.leaf_hash.as_bytes(), &mut stated)

@@ -16,8 +16,10 @@
 //! - [`tree`]: the same proofs from stored perfect-subtree hashes ([`NodeId`], [`Span`]), so a
 //!   log of any size answers with O(log n) reads.
 //! - [`export`]: offline verification of an exported segment of the log (records as JSON
-//!   lines, signed checkpoints, the starting frontier), naming the first record or checkpoint
-//!   that is wrong and how.
+//!   lines or as a record archive, signed checkpoints, the starting frontier), naming the
+//!   first record or checkpoint that is wrong and how.
+//! - [`archive`]: the record archive, a segment stored as the canonical bytes its leaf hashes
+//!   cover, so verifying it is hashing, and its JSON view is derived from verified bytes.
 //! - [`hash_from_slice`]: turns untrusted bytes (for example decoded from a checkpoint or proof)
 //!   into a [`Hash`](tyalias@Hash), refusing anything that is not exactly 32 bytes.
 //!
@@ -70,6 +72,7 @@
 //! # }
 //! ```
 
+pub mod archive;
 pub mod checkpoint;
 pub mod export;
 pub mod merkle;
@@ -78,12 +81,14 @@ pub mod record;
 pub mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
-pub use export::{SegmentFailure, SegmentReport, SegmentStart, read_checkpoints, verify_segment};
+pub use export::{
+    RecordsFormat, SegmentFailure, SegmentReport, SegmentStart, read_checkpoints, verify_archive, verify_segment,
+};
 
 pub use merkle::{
     EMPTY_ROOT, HASH_LEN, Hash, MerkleFrontier, ProofError, consistency_proof, hash_from_slice, hash_to_hex,
     inclusion_proof, leaf_hash, node_hash, root, verify_consistency, verify_inclusion,
 };
 pub use note::{MAX_SIGNATURES, Note, NoteError, NoteSignature, Signer, Verifier, ed25519_key_id, open, sign, verify};
-pub use record::{RECORD_FORMAT_VERSION, RecordFields};
+pub use record::{RECORD_FORMAT_VERSION, RecordDecodeError, RecordFields};
 pub use tree::{NodeId, Span, consistency_spans, frontier_nodes, inclusion_spans, span_hashes};

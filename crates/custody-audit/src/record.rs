@@ -94,6 +94,97 @@ impl RecordFields<'_> {
     }
 }
 
+/// Why bytes are not a canonical record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordDecodeError {
+    /// The version byte is not one this crate reads.
+    #[error("unknown record format version {0} (this verifier reads version 1)")]
+    Version(u8),
+    /// The bytes end before the record does.
+    #[error("the record ends inside its {0}")]
+    Short(&'static str),
+    /// A field's presence byte is neither 0x00 nor 0x01, or a required field is absent.
+    #[error("`{0}` has a bad presence byte or is absent though required")]
+    Presence(&'static str),
+    /// A field is not UTF-8.
+    #[error("`{0}` is not UTF-8")]
+    Utf8(&'static str),
+    /// Bytes follow the last field.
+    #[error("{0} bytes follow the last field")]
+    Trailing(usize),
+}
+
+/// The ten text fields in canonical order, and whether each may be absent.
+const FIELDS: [(&str, bool); 10] = [
+    ("actor", false),
+    ("action", false),
+    ("resource", false),
+    ("project", true),
+    ("region", true),
+    ("decision", false),
+    ("policy_hash", false),
+    ("request_id", false),
+    ("outcome", false),
+    ("details", false),
+];
+
+impl<'a> RecordFields<'a> {
+    /// Reads canonical bytes (version 1) back into fields, borrowing the texts. The inverse of
+    /// [`RecordFields::write_canonical`]: every byte is accounted for, so two different byte
+    /// strings never decode to the same fields.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, RecordDecodeError> {
+        let (&version, rest) = bytes.split_first().ok_or(RecordDecodeError::Short("version"))?;
+        if version != RECORD_FORMAT_VERSION {
+            return Err(RecordDecodeError::Version(version));
+        }
+        let (seq, rest) = take::<8>(rest, "seq")?;
+        let (time, mut rest) = take::<8>(rest, "time")?;
+        let mut texts: [Option<&'a str>; 10] = [None; 10];
+        for (slot, (name, optional)) in texts.iter_mut().zip(FIELDS) {
+            let (&presence, after) = rest.split_first().ok_or(RecordDecodeError::Short(name))?;
+            rest = match (presence, optional) {
+                (0, true) => after,
+                (1, _) => {
+                    let (len, after) = take::<4>(after, name)?;
+                    let len = u32::from_be_bytes(len) as usize;
+                    if after.len() < len {
+                        return Err(RecordDecodeError::Short(name));
+                    }
+                    let (text, after) = after.split_at(len);
+                    *slot = Some(std::str::from_utf8(text).map_err(|_| RecordDecodeError::Utf8(name))?);
+                    after
+                }
+                _ => return Err(RecordDecodeError::Presence(name)),
+            };
+        }
+        if !rest.is_empty() {
+            return Err(RecordDecodeError::Trailing(rest.len()));
+        }
+        let [actor, action, resource, project, region, decision, policy_hash, request_id, outcome, details] = texts;
+        // Required fields were checked present above; `unwrap_or_default` keeps this total.
+        Ok(RecordFields {
+            seq: u64::from_be_bytes(seq),
+            time_micros: i64::from_be_bytes(time),
+            actor: actor.unwrap_or_default(),
+            action: action.unwrap_or_default(),
+            resource: resource.unwrap_or_default(),
+            project,
+            region,
+            decision: decision.unwrap_or_default(),
+            policy_hash: policy_hash.unwrap_or_default(),
+            request_id: request_id.unwrap_or_default(),
+            outcome: outcome.unwrap_or_default(),
+            details: details.unwrap_or_default(),
+        })
+    }
+}
+
+/// Splits `N` bytes off the front of `bytes`.
+fn take<'b, const N: usize>(bytes: &'b [u8], what: &'static str) -> Result<([u8; N], &'b [u8]), RecordDecodeError> {
+    let (head, rest) = bytes.split_first_chunk::<N>().ok_or(RecordDecodeError::Short(what))?;
+    Ok((*head, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +218,27 @@ mod tests {
         let region_at = 27 + 5 + 12 + 5 + 9 + 5 + 5;
         assert_eq!(b[region_at], 0);
         assert_eq!(b.len(), 17 + 10 + 4 * 9 + 5 + 12 + 9 + 5 + 5 + 2 + 1 + 7 + 2);
+    }
+
+    #[test]
+    fn decoding_gives_back_the_fields_and_refuses_anything_else() {
+        let base = sample();
+        let bytes = base.canonical_bytes();
+        assert_eq!(RecordFields::decode(&bytes), Ok(base));
+        assert_eq!(RecordFields::decode(&bytes[..bytes.len() - 1]), Err(RecordDecodeError::Short("details")));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(RecordFields::decode(&longer), Err(RecordDecodeError::Trailing(1)));
+        let mut v2 = bytes.clone();
+        v2[0] = 2;
+        assert_eq!(RecordFields::decode(&v2), Err(RecordDecodeError::Version(2)));
+        let mut absent_actor = bytes.clone();
+        absent_actor[17] = 0;
+        assert_eq!(RecordFields::decode(&absent_actor), Err(RecordDecodeError::Presence("actor")));
+        let mut not_utf8 = bytes;
+        not_utf8[22] = 0xff;
+        assert_eq!(RecordFields::decode(&not_utf8), Err(RecordDecodeError::Utf8("actor")));
+        assert_eq!(RecordFields::decode(&[]), Err(RecordDecodeError::Short("version")));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! places in every way an attacker without the log key can change it; each change must be
 //! detected and pinpointed to the record (or checkpoint) that was touched.
 
+use custody_audit::archive::{ARCHIVE_MAGIC, push_frame};
 use custody_audit::{
-    Checkpoint, MerkleFrontier, RecordFields, SegmentFailure, SegmentStart, Signer, read_checkpoints, verify_segment,
+    Checkpoint, MerkleFrontier, RecordFields, SegmentFailure, SegmentStart, Signer, read_checkpoints, verify_archive,
+    verify_segment,
 };
 use std::sync::OnceLock;
 
@@ -29,6 +31,8 @@ impl Rng {
 struct Log {
     signer: Signer,
     lines: Vec<String>,
+    /// The same records as archive frames.
+    frames: Vec<Vec<u8>>,
     checkpoints: Vec<String>,
 }
 
@@ -44,7 +48,7 @@ fn log() -> &'static Log {
         let signer = Signer::generate("custody.test/tamper").unwrap();
         let mut rng = Rng(0x5eed);
         let mut frontier = MerkleFrontier::new();
-        let (mut lines, mut checkpoints) = (Vec::new(), Vec::new());
+        let (mut lines, mut frames, mut checkpoints) = (Vec::new(), Vec::new(), Vec::new());
         let mut next_checkpoint = 1 + rng.below(2000);
         for seq in 0..RECORDS {
             let micros = 1_790_000_000_000_000 + seq as i64 * 137;
@@ -68,6 +72,9 @@ fn log() -> &'static Log {
             };
             let leaf = fields.leaf_hash();
             frontier.push(leaf);
+            let mut frame = Vec::new();
+            push_frame(&mut frame, &leaf, &fields.canonical_bytes());
+            frames.push(frame);
             let line = serde_json::json!({
                 "seq": seq, "time": time_text(micros), "actor": actor, "action": fields.action,
                 "resource": resource, "project": fields.project, "region": fields.region,
@@ -86,7 +93,7 @@ fn log() -> &'static Log {
                 next_checkpoint += 1 + rng.below(2000);
             }
         }
-        Log { signer, lines, checkpoints }
+        Log { signer, lines, frames, checkpoints }
     })
 }
 
@@ -104,10 +111,19 @@ fn verify(lines: &[String], checkpoints: &[String]) -> Result<u64, SegmentFailur
     verify_segment(records.as_bytes(), &cps, &SegmentStart::default(), |_| {}).map(|r| r.end)
 }
 
+fn verify_frames(frames: &[Vec<u8>], checkpoints: &[String]) -> Result<u64, SegmentFailure> {
+    let key = log().signer.verifier();
+    let cps = read_checkpoints(&checkpoints.concat(), &key)?;
+    let mut archive = ARCHIVE_MAGIC.to_vec();
+    archive.extend(frames.concat());
+    verify_archive(archive.as_slice(), &cps, &SegmentStart::default(), |_| {}).map(|r| r.end)
+}
+
 #[test]
 fn the_untouched_log_verifies() {
     let l = log();
     assert_eq!(verify(&l.lines, &l.checkpoints), Ok(RECORDS));
+    assert_eq!(verify_frames(&l.frames, &l.checkpoints), Ok(RECORDS));
 }
 
 /// Where a failure points: the sequence number it names.
@@ -115,10 +131,46 @@ fn pinpointed(f: &SegmentFailure) -> Option<u64> {
     match f {
         SegmentFailure::Malformed { line, .. } => Some(line - 1),
         SegmentFailure::Modified { seq }
+        | SegmentFailure::Unreadable { seq, .. }
         | SegmentFailure::Missing { seq, .. }
         | SegmentFailure::OutOfOrder { seq, .. } => Some(*seq),
         SegmentFailure::Truncated { records, .. } => Some(*records),
         _ => None,
+    }
+}
+
+/// A record rewritten with its leaf hash recomputed is caught by the first checkpoint after
+/// it, which names a span of at most one batch holding it.
+fn caught_by_a_checkpoint(result: Result<u64, SegmentFailure>, k: u64, trial: &str) {
+    match result {
+        Err(SegmentFailure::RootMismatch { from, size }) => {
+            assert!(from <= k && k < size, "{trial}: {k} not in {from}..{size}");
+            assert!(size - from <= 2000, "{trial}: the span names at most one batch");
+        }
+        other => panic!("{trial}: rewritten record {k} gave {other:?}"),
+    }
+}
+
+/// Tampering of `kind` at record `k` fails verification naming that record (a duplicate is
+/// noticed where it appears, one place after the original).
+fn pinpointed_at(result: Result<u64, SegmentFailure>, kind: u64, k: u64, trial: &str) {
+    let failure = result.expect_err(&format!("{trial}: tampering at {k} undetected"));
+    let at = if kind == 2 { k + 1 } else { k };
+    assert_eq!(pinpointed(&failure), Some(at), "{trial}: {failure}");
+}
+
+/// Kind 1 removes record `k`, kind 2 duplicates it in place, kind 3 moves it up to 50 later.
+fn rearrange<T: Clone>(records: &mut Vec<T>, kind: u64, k: usize, rng: &mut Rng) {
+    match kind {
+        1 => {
+            records.remove(k);
+        }
+        2 => records.insert(k + 1, records[k].clone()),
+        _ => {
+            let to = (k + 1 + rng.below(50) as usize).min(records.len() - 1);
+            let moved = records.remove(k);
+            records.insert(to, moved);
+        }
     }
 }
 
@@ -151,19 +203,8 @@ fn every_tampering_is_detected_and_pinpointed() {
                 lines[k as usize] = String::from_utf8(bytes).unwrap();
                 verify(&lines, &checkpoints)
             }
-            1 => {
-                lines.remove(k as usize);
-                verify(&lines, &checkpoints)
-            }
-            2 => {
-                let dup = lines[k as usize].clone();
-                lines.insert(k as usize + 1, dup);
-                verify(&lines, &checkpoints)
-            }
-            3 => {
-                let to = (k + 1 + rng.below(50)).min(RECORDS - 1);
-                let moved = lines.remove(k as usize);
-                lines.insert(to as usize, moved);
+            1..=3 => {
+                rearrange(&mut lines, kind, k as usize, &mut rng);
                 verify(&lines, &checkpoints)
             }
             4 => {
@@ -224,21 +265,11 @@ fn every_tampering_is_detected_and_pinpointed() {
                 .leaf_hash();
                 v["leaf_hash"] = hex::encode(leaf).into();
                 lines[k as usize] = format!("{v}\n");
-                match verify(&lines, &checkpoints) {
-                    Err(SegmentFailure::RootMismatch { from, size }) => {
-                        assert!(from <= k && k < size, "trial {trial} seed {seed}: {k} not in {from}..{size}");
-                        assert!(size - from <= 2000, "the span names at most one batch");
-                        continue;
-                    }
-                    other => panic!("trial {trial} seed {seed}: rewritten record {k} gave {other:?}"),
-                }
+                caught_by_a_checkpoint(verify(&lines, &checkpoints), k, &format!("trial {trial} seed {seed}"));
+                continue;
             }
         };
-        let failure =
-            result.expect_err(&format!("trial {trial} (kind {kind}) seed {seed}: tampering at {k} undetected"));
-        // A duplicate is noticed where it appears, one place after the original.
-        let at = if kind == 2 { k + 1 } else { k };
-        assert_eq!(pinpointed(&failure), Some(at), "trial {trial} (kind {kind}) seed {seed}: {failure}");
+        pinpointed_at(result, kind, k, &format!("trial {trial} (kind {kind}) seed {seed}"));
     }
 }
 
@@ -274,4 +305,65 @@ fn a_segment_verifies_from_its_frontier_and_a_wrong_frontier_is_refused() {
     let mut wrong = begin.clone();
     wrong.frontier[0][0] ^= 1;
     assert!(matches!(verify_segment(segment.as_bytes(), &cps, &wrong, |_| {}), Err(SegmentFailure::Frontier { .. })));
+}
+
+#[test]
+fn every_tampering_of_an_archive_is_detected_and_pinpointed() {
+    let l = log();
+    let seed = std::env::var("TAMPER_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x41c4_u64);
+    let mut rng = Rng(seed);
+    for trial in 0..TRIALS {
+        let mut frames = l.frames.clone();
+        let k = rng.below(RECORDS - 1);
+        let kind = trial % 6;
+        let result = match kind {
+            0 => {
+                // One bit of a frame flipped: its leaf hash, length or record.
+                let frame = &mut frames[k as usize];
+                let at = rng.below(frame.len() as u64) as usize;
+                frame[at] ^= 1 << rng.below(8);
+                verify_frames(&frames, &l.checkpoints)
+            }
+            1..=3 => {
+                rearrange(&mut frames, kind, k as usize, &mut rng);
+                verify_frames(&frames, &l.checkpoints)
+            }
+            4 => {
+                // Cut at a frame boundary or inside frame k.
+                frames.truncate(k as usize + 1);
+                let last = frames.last_mut().unwrap();
+                let keep = rng.below(last.len() as u64) as usize;
+                last.truncate(keep);
+                verify_frames(&frames, &l.checkpoints)
+            }
+            _ => {
+                // A record rewritten with its leaf hash recomputed: only the checkpoints can tell.
+                let frame = &frames[k as usize];
+                let fields = RecordFields::decode(&frame[36..]).unwrap();
+                let forged = RecordFields { actor: "someone-else", ..fields };
+                let mut rewritten = Vec::new();
+                push_frame(&mut rewritten, &forged.leaf_hash(), &forged.canonical_bytes());
+                frames[k as usize] = rewritten;
+                caught_by_a_checkpoint(
+                    verify_frames(&frames, &l.checkpoints),
+                    k,
+                    &format!("trial {trial} seed {seed}"),
+                );
+                continue;
+            }
+        };
+        pinpointed_at(result, kind, k, &format!("trial {trial} (kind {kind}) seed {seed}"));
+    }
+}
+
+#[test]
+fn a_file_that_is_not_an_archive_is_named_so() {
+    let l = log();
+    let key = l.signer.verifier();
+    let cps = read_checkpoints(&l.checkpoints.concat(), &key).unwrap();
+    let lines = l.lines[..10].concat();
+    assert_eq!(
+        verify_archive(lines.as_bytes(), &cps, &SegmentStart::default(), |_| {}),
+        Err(SegmentFailure::NotAnArchive)
+    );
 }

@@ -3,16 +3,21 @@
 //! An export directory holds:
 //! - `segment.json`: `{"origin", "start", "frontier"}` — the records before the segment,
 //!   summarized by the hex roots of their perfect subtrees (empty when `start` is 0);
-//! - `records.jsonl`: the records `start..`, one JSON object per line (the server's export);
+//! - `records.archive`: the records `start..` as a record archive (`custody_audit::archive`):
+//!   each record as the canonical bytes its leaf hash covers, so verifying is hashing;
 //! - `checkpoints.jsonl`: the signed checkpoints of size ≥ `start`, one per line.
+//!
+//! `verify` also reads a directory whose records are JSON lines (`records.jsonl`, the
+//! server's SIEM export) in place of the archive; it is slower, as every line is parsed.
 
 use crate::client::Client;
 use crate::commands::{Exit, hash};
 use anyhow::{Context, bail};
-use custody_audit::{SegmentFailure, SegmentStart, Verifier, read_checkpoints, verify_segment};
+use custody_audit::archive::{ARCHIVE_MAGIC, ArchiveReader, complete_frames, whole_frames};
+use custody_audit::{SegmentFailure, SegmentStart, Verifier, read_checkpoints, verify_archive, verify_segment};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, Seek, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// The exit code of an export that does not verify (also in docs/cli.md).
@@ -94,28 +99,41 @@ pub async fn export(c: &Client, dir: &Path, from: u64, to: Option<u64>, quiet: b
         };
         write_atomically(&segment_path, serde_json::to_string_pretty(&segment)?.as_bytes())?;
     }
-    let records_path = dir.join("records.jsonl");
-    let done = complete_lines(&records_path)?;
+    let records_path = dir.join(ARCHIVE);
+    let (mut out, done) = open_archive(&records_path)?;
     let next = from + done;
     if next > end {
         bail!("`{}` already holds records up to {} (asked: up to {end})", records_path.display(), next);
     }
     let bar = progress(end - from, quiet, "export");
     bar.set_position(done);
-    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&records_path)?;
-    let mut resp = c.get_raw(&format!("/api/v1/audit/export?from={next}&to={end}")).await?;
-    let mut written = 0u64;
+    let mut resp = c.get_raw(&format!("/api/v1/audit/export?from={next}&to={end}&format=archive")).await?;
+    // Only whole frames are written: an interruption leaves at most one partial frame, which
+    // the next run cuts off.
+    let (mut pending, mut magic_seen, mut written) = (Vec::new(), false, 0u64);
     while let Some(chunk) =
         resp.chunk().await.context("the export stream broke off; run the command again to resume")?
     {
-        out.write_all(&chunk)?;
-        let lines = chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        written += lines;
-        bar.inc(lines);
+        pending.extend_from_slice(&chunk);
+        if !magic_seen {
+            if pending.len() < ARCHIVE_MAGIC.len() {
+                continue;
+            }
+            if !pending.starts_with(ARCHIVE_MAGIC) {
+                bail!("the server did not send a record archive");
+            }
+            pending.drain(..ARCHIVE_MAGIC.len());
+            magic_seen = true;
+        }
+        let (frames, len) = whole_frames(&pending);
+        out.write_all(&pending[..len])?;
+        pending.drain(..len);
+        written += frames;
+        bar.inc(frames);
     }
     out.sync_all()?;
     bar.finish_and_clear();
-    if next + written != end {
+    if next + written != end || !pending.is_empty() {
         bail!("the export stopped at record {} of {end}; run the command again to resume", next + written);
     }
     let checkpoints = export_checkpoints(c, &dir.join("checkpoints.jsonl"), from, end).await?;
@@ -145,29 +163,26 @@ async fn export_checkpoints(c: &Client, path: &Path, from: u64, end: u64) -> any
     Ok(count)
 }
 
-/// Counts the complete lines of `path` and cuts off a partial last line (an interrupted write).
-fn complete_lines(path: &Path) -> anyhow::Result<u64> {
-    let file = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e).with_context(|| format!("opening `{}`", path.display())),
-    };
-    let mut reader = std::io::BufReader::new(&file);
-    let (mut lines, mut complete_len, mut buf) = (0u64, 0u64, Vec::new());
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
-        if n == 0 || buf.last() != Some(&b'\n') {
-            break;
-        }
-        lines += 1;
-        complete_len += n as u64;
+/// The records file of an export directory.
+const ARCHIVE: &str = "records.archive";
+
+/// Opens the archive at `path` for appending, creating it (with its magic) if absent; cuts
+/// off a partial last frame (an interrupted write). Returns it and the records it holds.
+fn open_archive(path: &Path) -> anyhow::Result<(std::fs::File, u64)> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("opening `{}`", path.display()))?;
+    if file.metadata()?.len() == 0 {
+        file.write_all(ARCHIVE_MAGIC)?;
+        return Ok((file, 0));
     }
-    drop(reader);
-    file.set_len(complete_len)?;
-    let mut file = file;
-    file.seek(std::io::SeekFrom::End(0))?;
-    Ok(lines)
+    let (frames, len) = complete_frames(&mut std::io::BufReader::new(&file))
+        .with_context(|| format!("`{}` is not a record archive; use an empty directory", path.display()))?;
+    file.set_len(len)?;
+    Ok((file, frames))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -227,13 +242,20 @@ pub fn verify_dir(dir: &Path, key: &str, quiet: bool) -> anyhow::Result<Result<V
         .context("segment.json: frontier")?;
     let start = SegmentStart { start: segment.start, frontier };
     let checkpoints = read("checkpoints.jsonl")?;
-    let path = dir.join("records.jsonl");
+    let (path, archived) = match dir.join(ARCHIVE) {
+        p if p.exists() => (p, true),
+        _ => (dir.join("records.jsonl"), false),
+    };
     let file = std::fs::File::open(&path).with_context(|| format!("reading `{}`", path.display()))?;
     let outcome = read_checkpoints(&checkpoints, &key).and_then(|cps| {
-        let total = file.metadata().map(|m| m.len() / 400).unwrap_or(0);
+        let total = file.metadata().map(|m| m.len() / if archived { 500 } else { 650 }).unwrap_or(0);
         let bar = progress(total, quiet, "verify");
-        let report =
-            verify_segment(std::io::BufReader::with_capacity(1 << 20, file), &cps, &start, |n| bar.set_position(n));
+        let records = std::io::BufReader::with_capacity(1 << 20, file);
+        let report = if archived {
+            verify_archive(records, &cps, &start, |n| bar.set_position(n))
+        } else {
+            verify_segment(records, &cps, &start, |n| bar.set_position(n))
+        };
         bar.finish_and_clear();
         report
     });
@@ -244,6 +266,25 @@ pub fn verify_dir(dir: &Path, key: &str, quiet: bool) -> anyhow::Result<Result<V
         checkpoints_matched: r.checkpoints_matched,
         unsigned_tail: r.end - r.last_checkpoint.unwrap_or(r.start),
     }))
+}
+
+/// Writes the records of the (verified) export in `dir` as JSON lines, the server's export
+/// format, to `out`. Only an archive is rendered: JSON lines are already that.
+pub fn write_json_lines(dir: &Path, out: &mut impl Write) -> anyhow::Result<u64> {
+    let path = dir.join(ARCHIVE);
+    let file = std::fs::File::open(&path).with_context(|| format!("reading `{}`", path.display()))?;
+    let mut archive = ArchiveReader::new(std::io::BufReader::with_capacity(1 << 20, file))
+        .with_context(|| format!("reading `{}`", path.display()))?;
+    let (mut record, mut n) = (Vec::new(), 0u64);
+    while let Some(leaf) = archive.next_frame(&mut record)? {
+        let fields = custody_audit::RecordFields::decode(&record).context("a verified record does not decode")?;
+        let line = custody_audit::archive::export_line(&fields, &leaf).map_err(anyhow::Error::msg)?;
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
 }
 
 /// Checks audit entries fetched `with_proofs`: each record's leaf hash recomputed from its

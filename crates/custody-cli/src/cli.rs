@@ -390,6 +390,10 @@ pub enum AuditCmd {
         /// A file holding the verifier key string.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// Once the records verify, write them as JSON lines (the server's export format) to
+        /// this file, or `-` for stdout (the summary then goes to stderr).
+        #[arg(long, value_name = "PATH")]
+        jsonl: Option<PathBuf>,
     },
 }
 

@@ -30,21 +30,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             show(json, &json!({ "digest": d, "size_bytes": n }), || println!("{d}  {n} bytes  {}", file.display()))
         }
         Command::Completions { .. } => Ok(()),
-        Command::Audit(AuditCmd::Verify { dir, key, key_file }) => {
+        Command::Audit(AuditCmd::Verify { dir, key, key_file, jsonl }) => {
             let key = match (key, key_file) {
                 (Some(k), _) => k,
                 (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading `{}`", f.display()))?,
                 (None, None) => bail!("--key or --key-file is required"),
             };
             let v = crate::auditlog::verify(&dir, &key, json)?;
-            show(json, &v, || {
-                println!(
-                    "verified records {}..{}: every leaf, root {}, {} signed checkpoints",
-                    v.start, v.end, v.root, v.checkpoints_matched
-                );
-                if v.unsigned_tail > 0 {
-                    println!("note: the last {} records are after the last signed checkpoint", v.unsigned_tail);
+            let to_stdout = jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
+            if let Some(path) = &jsonl {
+                if to_stdout {
+                    crate::auditlog::write_json_lines(&dir, &mut std::io::stdout().lock())?;
+                } else {
+                    let file = std::fs::File::create(path).with_context(|| format!("creating `{}`", path.display()))?;
+                    crate::auditlog::write_json_lines(&dir, &mut std::io::BufWriter::new(file))?;
                 }
+            }
+            let summary = format!(
+                "verified records {}..{}: every leaf, root {}, {} signed checkpoints",
+                v.start, v.end, v.root, v.checkpoints_matched
+            );
+            let tail = (v.unsigned_tail > 0)
+                .then(|| format!("note: the last {} records are after the last signed checkpoint", v.unsigned_tail));
+            if to_stdout {
+                eprintln!("{summary}");
+                tail.iter().for_each(|t| eprintln!("{t}"));
+                return Ok(());
+            }
+            show(json, &v, || {
+                println!("{summary}");
+                tail.iter().for_each(|t| println!("{t}"));
             })
         }
         Command::Audit(AuditCmd::Key { key_file: Some(path) }) => {

@@ -334,9 +334,13 @@ async fn signed_log(
         ),
         "an auditor needs only the export and the published key (`custody audit export`, `custody audit verify`)",
     );
-    let records = export.join("records.jsonl");
-    let original = std::fs::read_to_string(&records)?;
-    let forged = original.replacen("\"actor\":\"eve\"", "\"actor\":\"eva\"", 1);
+    let records = export.join("records.archive");
+    let original = std::fs::read(&records)?;
+    // eve's name as the canonical bytes hold it: present, 3 bytes long.
+    let eve = b"\x01\x00\x00\x00\x03eve";
+    let at = original.windows(eve.len()).position(|w| w == eve).context("eve's records are in the export")?;
+    let mut forged = original.clone();
+    forged[at + eve.len() - 1] = b'a';
     std::fs::write(&records, &forged)?;
     let caught = crate::auditlog::verify_dir(&export, &vkey, true)?;
     std::fs::write(&records, &original)?;

@@ -252,16 +252,39 @@ fn audit_export_resumes_and_verifies_offline_and_tampering_exits_9() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("verified records 0.."), "{out}");
 
-    // An interrupted export (a partial last line) resumes where it stopped.
-    let records = export.join("records.jsonl");
-    let full = std::fs::read_to_string(&records).unwrap();
+    // An interrupted export (a partial last frame) resumes where it stopped.
+    let records = export.join("records.archive");
+    let full = std::fs::read(&records).unwrap();
+    let (total, _) = custody_audit::archive::whole_frames(&full[custody_audit::archive::ARCHIVE_MAGIC.len()..]);
     let cut = full.len() * 2 / 3;
     std::fs::write(&records, &full[..cut]).unwrap();
-    let (code, out, err) =
-        run(with().arg("audit").arg("export").arg(&export).args(["--to", &full.lines().count().to_string()]));
+    let (code, out, err) = run(with().arg("audit").arg("export").arg(&export).args(["--to", &total.to_string()]));
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(std::fs::read_to_string(&records).unwrap(), full, "the resumed export is the same bytes");
+    assert_eq!(std::fs::read(&records).unwrap(), full, "the resumed export is the same bytes");
     assert_eq!(verify(&export).0, 0);
+
+    // The verified archive read as JSON lines is what the server exports for SIEMs, and an
+    // export of JSON lines verifies too.
+    let (code, rendered, err) =
+        run(custody().args(["audit", "verify", "--key", vkey.trim(), "--jsonl", "-"]).arg(&export));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("verified records 0.."), "the summary goes to stderr: {err}");
+    let (code, served, _) = run(with().args(["audit", "export", "-", "--to", &total.to_string()]));
+    assert_eq!(code, 0);
+    assert_eq!(rendered, served, "the archive's JSON view equals the server's JSON lines");
+    let as_lines = dir.path().join("as-lines");
+    std::fs::create_dir(&as_lines).unwrap();
+    for f in ["segment.json", "checkpoints.jsonl"] {
+        std::fs::copy(export.join(f), as_lines.join(f)).unwrap();
+    }
+    std::fs::write(as_lines.join("records.jsonl"), &served).unwrap();
+    let (code, out, err) = verify(&as_lines);
+    assert_eq!(code, 0, "{out}{err}");
+    let forged_line = served.replacen("\"actor\":\"admin\"", "\"actor\":\"admix\"", 1);
+    std::fs::write(as_lines.join("records.jsonl"), forged_line).unwrap();
+    let (code, _, err) = verify(&as_lines);
+    assert_eq!(code, 9, "{err}");
+    assert!(err.contains("record 1 was modified"), "{err}");
 
     // A segment that starts at a signed size verifies on its own.
     let second: serde_json::Value = serde_json::from_str(
@@ -276,8 +299,11 @@ fn audit_export_resumes_and_verifies_offline_and_tampering_exits_9() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("verified records {from}..")), "{out}");
 
-    // One changed byte: exit 9 and the record named.
-    let tampered = full.replacen("\"actor\":\"admin\"", "\"actor\":\"admix\"", 1);
+    // One changed byte of an actor: exit 9 and the record named.
+    let actor = b"\x01\x00\x00\x00\x05admin";
+    let at = full.windows(actor.len()).position(|w| w == actor).unwrap();
+    let mut tampered = full.clone();
+    tampered[at + actor.len() - 1] = b'x';
     std::fs::write(&records, &tampered).unwrap();
     let (code, _, err) = verify(&export);
     assert_eq!(code, 9, "{err}");

@@ -350,3 +350,25 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
         leaf_hash: rows::text(row, "leaf_hash")?,
     })
 }
+
+/// The canonical record bytes (`custody_audit::record`, the bytes its leaf hash covers) of an
+/// event as read back, with `details` the JSON text the log stores for it.
+pub fn canonical_record(e: &AuditEvent, details: &str) -> Vec<u8> {
+    let request_id = e.request_id.to_string();
+    RecordFields {
+        seq: e.seq,
+        // Stored times are microseconds since the epoch, within i64 by construction.
+        time_micros: i64::try_from(e.time.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX),
+        actor: &e.actor,
+        action: e.action.as_str(),
+        resource: &e.resource.0,
+        project: e.project.as_ref().map(|p| p.as_str()),
+        region: e.region.as_ref().map(|r| r.as_str()),
+        decision: e.decision.as_str(),
+        policy_hash: &e.policy_hash,
+        request_id: &request_id,
+        outcome: e.outcome.as_str(),
+        details,
+    }
+    .canonical_bytes()
+}

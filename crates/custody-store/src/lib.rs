@@ -36,7 +36,7 @@ mod writer;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use audit::AuditQuery;
+pub use audit::{AuditQuery, canonical_record};
 pub use backend::Backend;
 pub use datasets::DatasetQuery;
 pub use error::StoreError;

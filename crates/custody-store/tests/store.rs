@@ -389,22 +389,7 @@ async fn assert_log_verifies(store: &Store) {
         for (e, (seq, details)) in page.iter().zip(&texts) {
             assert_eq!(e.seq, *seq);
             assert_eq!(serde_json::from_str::<serde_json::Value>(details).unwrap(), e.details);
-            let request_id = e.request_id.to_string();
-            let fields = custody_audit::RecordFields {
-                seq: e.seq,
-                time_micros: (e.time.unix_timestamp_nanos() / 1000) as i64,
-                actor: &e.actor,
-                action: e.action.as_str(),
-                resource: &e.resource.0,
-                project: e.project.as_ref().map(|p| p.as_str()),
-                region: e.region.as_ref().map(|r| r.as_str()),
-                decision: e.decision.as_str(),
-                policy_hash: &e.policy_hash,
-                request_id: &request_id,
-                outcome: e.outcome.as_str(),
-                details,
-            };
-            let leaf = fields.leaf_hash();
+            let leaf = custody_audit::leaf_hash(&custody_store::canonical_record(e, details));
             assert_eq!(hex::encode(leaf), e.leaf_hash, "record {}", e.seq);
             leaves.push(leaf);
         }

@@ -247,15 +247,59 @@ pub(crate) struct ExportQuery {
     from: Option<u64>,
     /// One past the last sequence number (default: the log's size when the export starts).
     to: Option<u64>,
+    /// `jsonl` (default): JSON lines for SIEMs; `archive`: the record archive, each record as
+    /// the canonical bytes its leaf hash covers (what `custody audit export` stores and
+    /// `custody audit verify` checks fastest).
+    format: Option<ExportFormat>,
+}
+
+/// The two shapes of an export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ExportFormat {
+    /// One JSON object per line.
+    #[default]
+    Jsonl,
+    /// `custody_audit::archive`: magic, then per record its leaf hash, length and canonical bytes.
+    Archive,
+}
+
+impl ExportFormat {
+    fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Jsonl => "application/x-ndjson",
+            ExportFormat::Archive => "application/octet-stream",
+        }
+    }
+
+    /// Appends one record in this format.
+    fn write(self, body: &mut Vec<u8>, e: &custody_core::AuditEvent) -> std::io::Result<()> {
+        match self {
+            ExportFormat::Jsonl => {
+                serde_json::to_writer(&mut *body, e)?;
+                body.push(b'\n');
+            }
+            ExportFormat::Archive => {
+                let record = custody_store::canonical_record(e, &serde_json::to_string(&e.details)?);
+                let mut leaf = [0u8; 32];
+                hex::decode_to_slice(&e.leaf_hash, &mut leaf).map_err(std::io::Error::other)?;
+                custody_audit::archive::push_frame(body, &leaf, &record);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Records per database read while exporting.
 const EXPORT_PAGE: u32 = 1000;
 
-/// The log as JSON lines (`application/x-ndjson`), one record per line with its sequence
-/// number and leaf hash, from `from` to `to`: for SIEMs and for offline verification.
+/// The log from `from` to `to`: as JSON lines (`application/x-ndjson`), one record per line
+/// with its sequence number and leaf hash, for SIEMs; or as a record archive
+/// (`format=archive`, `application/octet-stream`) for offline verification.
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
-    responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, content_type = "application/x-ndjson", body = String),
+        (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, body = crate::error::ErrorBody)))]
 pub(crate) async fn export(
     ctx: Ctx,
     q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
@@ -271,7 +315,12 @@ pub(crate) async fn export(
         return Err(ctx.refuse(draft, err).await);
     }
     ctx.record(draft).await?;
+    let format = q.format.unwrap_or_default();
     let store = ctx.store().clone();
+    let magic = futures_util::stream::iter(
+        (format == ExportFormat::Archive)
+            .then(|| Ok::<_, std::io::Error>(axum::body::Bytes::from_static(custody_audit::archive::ARCHIVE_MAGIC))),
+    );
     let pages = futures_util::stream::try_unfold(from, move |next| {
         let store = store.clone();
         async move {
@@ -285,8 +334,7 @@ pub(crate) async fn export(
                 .map_err(std::io::Error::other)?;
             let mut body = Vec::with_capacity(page.len() * 512);
             for e in page.iter().take_while(|e| e.seq < to) {
-                serde_json::to_writer(&mut body, e).map_err(std::io::Error::other)?;
-                body.push(b'\n');
+                format.write(&mut body, e)?;
             }
             match page.last() {
                 Some(last) => Ok(Some((axum::body::Bytes::from(body), last.seq + 1))),
@@ -295,7 +343,7 @@ pub(crate) async fn export(
         }
     });
     axum::response::Response::builder()
-        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
-        .body(axum::body::Body::from_stream(pages))
+        .header(axum::http::header::CONTENT_TYPE, format.content_type())
+        .body(axum::body::Body::from_stream(futures_util::StreamExt::chain(magic, pages)))
         .map_err(|_| ApiError::internal())
 }
