@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CUSTODY_SHARED="${CUSTODY_SHARED:-$(cd .. && pwd)/shared}"
+# Peers written in Python: an independent Cobblestone-256 (the `cryptography` package).
+if ! python3 -c "import cryptography" 2>/dev/null; then
+    echo "test: installing the Python peers' packages" >&2
+    python3 -m pip install --quiet "cryptography>=42"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
     runner=(cargo nextest run --workspace --no-fail-fast)
 else
