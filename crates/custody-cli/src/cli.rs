@@ -58,6 +58,15 @@ pub enum Command {
         /// The file.
         file: PathBuf,
     },
+    /// Encrypt a file (or stdin) into a custody encrypted object under a KEK of the local
+    /// keyring (offline): a fresh data key per object, bound to the encryption context.
+    Encrypt(EncryptArgs),
+    /// Decrypt a custody encrypted object (or a byte range of it); the output appears only
+    /// once everything read has authenticated (stdout streams: check the exit code).
+    Decrypt(DecryptArgs),
+    /// Key-encryption keys of the local keyring.
+    #[command(subcommand)]
+    Keys(KeysCmd),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -411,4 +420,96 @@ pub enum PolicyCmd {
         /// The directory (created).
         dir: PathBuf,
     },
+}
+
+/// Where the local keyring is.
+#[derive(Debug, Args)]
+pub struct KeyringArg {
+    /// The local keyring file (unlocked by CUSTODY_KEYRING_KEY or CUSTODY_KEYRING_PASSPHRASE).
+    #[arg(long, env = "CUSTODY_KEYRING")]
+    pub keyring: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// The file to encrypt, or `-` for stdin.
+    pub input: PathBuf,
+    /// Where to write the object [default: INPUT.custody]; `-` for stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub keyring: KeyringArg,
+    /// The KEK to wrap the data key under (created if absent).
+    #[arg(long, default_value = "default")]
+    pub key: String,
+    /// An encryption-context attribute, `name=value` (repeatable): project, dataset, version,
+    /// classification, region...
+    #[arg(long = "context", value_name = "NAME=VALUE")]
+    pub context: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// The object, or `-` for stdin.
+    pub input: PathBuf,
+    /// Where to write the plaintext [default: INPUT without `.custody`]; `-` for stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub keyring: KeyringArg,
+    /// Only the plaintext bytes `START..END` (random access: only their chunks are opened).
+    #[arg(long, value_name = "START..END")]
+    pub range: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Create a new local keyring (mode 0600).
+    Init(KeyringArg),
+    /// List the KEKs and their versions (no secret is printed).
+    List(KeyringArg),
+    /// Add a version to a KEK: new data keys are wrapped under it; old versions still unwrap.
+    Rotate {
+        /// The KEK.
+        key: String,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Rewrap the data keys of objects under their KEK's current version, rewriting only the
+    /// headers (resumable: an object already current is skipped).
+    Rewrap {
+        /// The objects.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Retire old versions: versions below MIN no longer unwrap.
+    Retire {
+        /// The KEK.
+        key: String,
+        /// The minimum decryption version.
+        #[arg(long)]
+        min_version: u32,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Destroy a KEK version (or all): every data key it wrapped becomes unrecoverable.
+    Shred {
+        /// The KEK.
+        key: String,
+        /// The version [default: every version].
+        #[arg(long, value_name = "N")]
+        key_version: Option<u32>,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

@@ -30,6 +30,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             show(json, &json!({ "digest": d, "size_bytes": n }), || println!("{d}  {n} bytes  {}", file.display()))
         }
         Command::Completions { .. } => Ok(()),
+        Command::Encrypt(args) => crate::envelope::encrypt(args, json).await,
+        Command::Decrypt(args) => crate::envelope::decrypt(args, json).await,
+        Command::Keys(cmd) => crate::envelope::keys(cmd, json).await,
         Command::Audit(AuditCmd::Verify { dir, key, key_file, jsonl }) => {
             let key = match (key, key_file) {
                 (Some(k), _) => k,
@@ -398,7 +401,7 @@ pub fn audit_table(events: &[AuditEvent]) {
     output::table(&["SEQ", "TIME", "ACTOR", "ACTION", "RESOURCE", "DECISION", "OUTCOME"], &rows);
 }
 
-fn show<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> anyhow::Result<()> {
+pub fn show<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> anyhow::Result<()> {
     if json {
         output::json(value)
     } else {

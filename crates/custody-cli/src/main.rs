@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod demo;
 mod digest;
+mod envelope;
 mod output;
 
 use clap::{CommandFactory, Parser};

@@ -437,6 +437,24 @@ impl Sealed for std::fs::File {
     }
 }
 
+/// A ciphertext that starts `offset` bytes into a file (after a container header).
+#[derive(Debug)]
+pub struct FileAt<'a> {
+    /// The file.
+    pub file: &'a std::fs::File,
+    /// Where the ciphertext starts.
+    pub offset: u64,
+}
+
+impl Sealed for FileAt<'_> {
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.file.metadata()?.len().saturating_sub(self.offset))
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self.file, buf, self.offset + offset)
+    }
+}
+
 /// Authenticated random access to a ciphertext: the commitment and the final chunk (which
 /// fixes the length) are checked when it is opened; a range read opens only its chunks.
 pub struct RandomAccess<'a, S: Sealed + ?Sized> {

@@ -1,0 +1,134 @@
+//! Key-encryption keys held by a provider, apart from the data they protect.
+//!
+//! A [`KeyProvider`] wraps and unwraps data keys under named, versioned KEKs and manages their
+//! life: rotation (a new version wraps from then on; old versions still unwrap),
+//! retirement (`min_decryption_version`: versions below it no longer unwrap) and destruction
+//! (crypto-shredding: the material is gone, and every data key it wrapped with it).
+//! The methods return boxed futures so that network providers (OpenBao, AWS KMS) and the
+//! local keyring share one object-safe interface.
+
+use crate::chunked::InputKey;
+use crate::container::KekRef;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a provider refused or could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No KEK of that name.
+    #[error("no key-encryption key `{0}`")]
+    UnknownKey(String),
+    /// The version does not exist.
+    #[error("key `{key}` has no version {version}")]
+    UnknownVersion {
+        /// The KEK.
+        key: String,
+        /// The version asked.
+        version: u32,
+    },
+    /// The version is below the key's minimum decryption version.
+    #[error("key `{key}` version {version} is retired (minimum decryption version {min})")]
+    Retired {
+        /// The KEK.
+        key: String,
+        /// The version asked.
+        version: u32,
+        /// The minimum decryption version.
+        min: u32,
+    },
+    /// The version's material was destroyed.
+    #[error("key `{key}` version {version} was destroyed (crypto-shredded): what it protected is unrecoverable")]
+    Destroyed {
+        /// The KEK.
+        key: String,
+        /// The version.
+        version: u32,
+    },
+    /// The wrapped key does not open under this KEK and context.
+    #[error(
+        "the data key does not unwrap under `{key}` version {version}: it was wrapped for another object or context, or altered"
+    )]
+    Unwrap {
+        /// The KEK.
+        key: String,
+        /// The version.
+        version: u32,
+    },
+    /// The object names another provider.
+    #[error("the object's key is held by provider `{0}`, not this one")]
+    WrongProvider(String),
+    /// The keyring or provider cannot be used.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A request the provider refused.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+/// A KEK as listed (no secret material).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KekInfo {
+    /// Its name.
+    pub key_id: String,
+    /// The version that wraps new data keys.
+    pub current: u32,
+    /// Versions below this no longer unwrap.
+    pub min_decryption_version: u32,
+    /// Versions whose material exists.
+    pub live_versions: Vec<u32>,
+    /// Versions destroyed.
+    pub destroyed_versions: Vec<u32>,
+}
+
+/// A record that key material was destroyed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ShredReceipt {
+    /// The provider.
+    pub provider: String,
+    /// The KEK.
+    pub key_id: String,
+    /// The versions destroyed.
+    pub versions: Vec<u32>,
+    /// RFC 3339 time of destruction.
+    pub destroyed_at: String,
+}
+
+/// Wraps and unwraps data keys under versioned KEKs.
+pub trait KeyProvider: Send + Sync {
+    /// The provider's name, as recorded in object headers.
+    fn name(&self) -> &'static str;
+
+    /// Wraps `data_key` under the current version of KEK `key_id`, binding `aad`.
+    fn wrap<'a>(
+        &'a self,
+        key_id: &'a str,
+        data_key: &'a InputKey,
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<(KekRef, Vec<u8>), KeyError>>;
+
+    /// Unwraps a data key wrapped under `kek` with `aad`.
+    fn unwrap<'a>(
+        &'a self,
+        kek: &'a KekRef,
+        wrapped: &'a [u8],
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<InputKey, KeyError>>;
+
+    /// Creates KEK `key_id` (version 1) if it does not exist; returns its current version.
+    fn ensure_key<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, Result<u32, KeyError>>;
+
+    /// Adds a version to KEK `key_id`; returns it.
+    fn rotate<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, Result<u32, KeyError>>;
+
+    /// Sets the minimum version that still unwraps.
+    fn set_min_decryption_version<'a>(&'a self, key_id: &'a str, version: u32) -> BoxFuture<'a, Result<(), KeyError>>;
+
+    /// Destroys the material of `version` (or of every version), irreversibly.
+    fn destroy<'a>(&'a self, key_id: &'a str, version: Option<u32>) -> BoxFuture<'a, Result<ShredReceipt, KeyError>>;
+
+    /// The KEKs.
+    fn keys(&self) -> BoxFuture<'_, Result<Vec<KekInfo>, KeyError>>;
+}
