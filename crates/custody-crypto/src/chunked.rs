@@ -331,13 +331,16 @@ where
     let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
     // Input buffers go back to the reader once their batch is written.
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(in_flight + 1);
+    // Output buffers too: allocating a fresh megabyte per batch costs its page faults.
+    let outputs = Mutex::new(Vec::new());
+    let outputs = &outputs;
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let (job_rx, done_tx) = (Arc::clone(&job_rx), done_tx.clone());
-            scope.spawn(move || work(&job_rx, &done_tx, transform));
+            scope.spawn(move || work(&job_rx, &done_tx, transform, outputs));
         }
         drop(done_tx);
-        let written = scope.spawn(move || write_in_order(writer, done_rx, free_tx));
+        let written = scope.spawn(move || write_in_order(writer, done_rx, free_tx, outputs));
         let read = read_batches(reader, batch, &job_tx, &free_rx, &mut progress);
         drop(job_tx);
         let written = written.join().unwrap_or(Err(ChunkedError::Library("the writer thread panicked")));
@@ -346,7 +349,7 @@ where
     })
 }
 
-fn work<F>(jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>, transform: &F)
+fn work<F>(jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>, transform: &F, outputs: &Mutex<Vec<Vec<u8>>>)
 where
     F: Fn(u64, &[u8], bool, &mut Vec<u8>) -> Result<(), ChunkedError> + Sync,
 {
@@ -356,7 +359,7 @@ where
             Err(_) => return,
         };
         let Ok((index, input, last)) = job else { return };
-        let mut out = Vec::new();
+        let mut out = outputs.lock().ok().and_then(|mut pool| pool.pop()).unwrap_or_default();
         let result = transform(index, &input, last, &mut out).map(|()| out);
         if done.send((index, input, result)).is_err() {
             return;
@@ -391,6 +394,7 @@ fn write_in_order(
     writer: &mut impl Write,
     done: Receiver<Done>,
     free: SyncSender<Vec<u8>>,
+    outputs: &Mutex<Vec<Vec<u8>>>,
 ) -> Result<(), ChunkedError> {
     let mut next = 0u64;
     let mut waiting = std::collections::BTreeMap::new();
@@ -399,6 +403,9 @@ fn write_in_order(
         waiting.insert(index, result?);
         while let Some(out) = waiting.remove(&next) {
             writer.write_all(&out).map_err(ChunkedError::Write)?;
+            if let Ok(mut pool) = outputs.lock() {
+                pool.push(out);
+            }
             next += 1;
         }
     }
