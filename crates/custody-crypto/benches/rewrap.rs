@@ -4,7 +4,7 @@
 //! one AES-256-GCM open and one seal of each 32-byte key with a fixed, pre-expanded key.
 //!
 //!     cargo bench -p custody-crypto --bench rewrap -- [--keys 1000000]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout, missing_docs)]
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use custody_crypto::{EncryptionContext, Header, KeyProvider, LocalKeyring, Unlocker};
