@@ -58,18 +58,47 @@ impl FrameHeader {
     }
 }
 
-/// Reads as many bytes as fit in `buf`, stopping early only at the end of the input.
-pub(crate) fn read_full(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+/// Reads the magic from the front of `reader`: whether it is there.
+pub(crate) fn read_magic(reader: &mut impl BufRead) -> std::io::Result<bool> {
+    let mut magic = Vec::with_capacity(ARCHIVE_MAGIC.len());
+    append_up_to(reader, ARCHIVE_MAGIC.len(), &mut magic)?;
+    Ok(magic == ARCHIVE_MAGIC)
+}
+
+/// Appends up to `n` bytes of `reader` to `out` (fewer only where the input ends), copying
+/// straight from the reader's buffer; returns how many.
+fn append_up_to(reader: &mut impl BufRead, n: usize, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut left = n;
+    while left > 0 {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        let take = available.len().min(left);
+        out.extend_from_slice(&available[..take]);
+        reader.consume(take);
+        left -= take;
+    }
+    Ok(n - left)
+}
+
+/// Appends the next frame (header and record) to `out` as far as the input holds it, and
+/// returns the bytes appended: 0 at the end, fewer than the frame when it is cut short, only
+/// the header when it states a length over [`MAX_RECORD_LEN`].
+pub(crate) fn append_frame(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let at = out.len();
+    append_up_to(reader, FRAME_HEADER_LEN, out)?;
+    if let Some(header) = out[at..].first_chunk::<FRAME_HEADER_LEN>() {
+        let len = FrameHeader::parse(header).len;
+        if len <= MAX_RECORD_LEN {
+            append_up_to(reader, len as usize, out)?;
         }
     }
-    Ok(filled)
+    Ok(out.len() - at)
 }
 
 /// Where the complete frames of an archive end: their count and the byte length they span
@@ -78,17 +107,18 @@ pub(crate) fn read_full(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std:
 pub fn complete_frames(archive: &mut (impl BufRead + Seek)) -> std::io::Result<(u64, u64)> {
     let total = archive.seek(std::io::SeekFrom::End(0))?;
     archive.rewind()?;
-    let mut magic = [0u8; ARCHIVE_MAGIC.len()];
-    if read_full(archive, &mut magic)? < magic.len() || &magic != ARCHIVE_MAGIC {
+    if !read_magic(archive)? {
         return Err(invalid("not a custody audit record archive".to_owned()));
     }
     let (mut frames, mut end) = (0u64, ARCHIVE_MAGIC.len() as u64);
-    let mut header = [0u8; FRAME_HEADER_LEN];
+    let mut header = Vec::with_capacity(FRAME_HEADER_LEN);
     loop {
-        if read_full(archive, &mut header)? < FRAME_HEADER_LEN {
+        header.clear();
+        append_up_to(archive, FRAME_HEADER_LEN, &mut header)?;
+        let Some(header) = header.first_chunk::<FRAME_HEADER_LEN>() else {
             return Ok((frames, end));
-        }
-        let len = FrameHeader::parse(&header).len;
+        };
+        let len = FrameHeader::parse(header).len;
         let next = end + FRAME_HEADER_LEN as u64 + u64::from(len);
         if len > MAX_RECORD_LEN || next > total {
             return Ok((frames, end));
@@ -121,35 +151,37 @@ fn first_frame(bytes: &[u8]) -> Option<(FrameHeader, usize)> {
 pub struct ArchiveReader<R> {
     inner: R,
     frames: u64,
+    /// The frame being read (header and record).
+    frame: Vec<u8>,
 }
 
-impl<R: std::io::Read> ArchiveReader<R> {
+impl<R: BufRead> ArchiveReader<R> {
     /// Checks the magic.
     pub fn new(mut inner: R) -> std::io::Result<Self> {
-        let mut magic = [0u8; ARCHIVE_MAGIC.len()];
-        if read_full(&mut inner, &mut magic)? < magic.len() || &magic != ARCHIVE_MAGIC {
+        if !read_magic(&mut inner)? {
             return Err(invalid("not a custody audit record archive".to_owned()));
         }
-        Ok(ArchiveReader { inner, frames: 0 })
+        Ok(ArchiveReader { inner, frames: 0, frame: Vec::new() })
     }
 
     /// Reads the next frame's record into `record` and returns its stated leaf hash; `None`
     /// at the end. A frame cut short or oversized is an `InvalidData` error naming it.
     pub fn next_frame(&mut self, record: &mut Vec<u8>) -> std::io::Result<Option<Hash>> {
-        let mut header = [0u8; FRAME_HEADER_LEN];
-        match read_full(&mut self.inner, &mut header)? {
-            0 => return Ok(None),
-            FRAME_HEADER_LEN => {}
-            _ => return Err(invalid(format!("frame {} is cut short in its header", self.frames))),
+        self.frame.clear();
+        if append_frame(&mut self.inner, &mut self.frame)? == 0 {
+            return Ok(None);
         }
-        let header = FrameHeader::parse(&header);
+        let Some(header) = self.frame.first_chunk::<FRAME_HEADER_LEN>().map(FrameHeader::parse) else {
+            return Err(invalid(format!("frame {} is cut short in its header", self.frames)));
+        };
         if header.len > MAX_RECORD_LEN {
             return Err(invalid(format!("frame {} states a length of {} bytes", self.frames, header.len)));
         }
-        record.resize(header.len as usize, 0);
-        if read_full(&mut self.inner, record)? < record.len() {
+        if self.frame.len() < FRAME_HEADER_LEN + header.len as usize {
             return Err(invalid(format!("frame {} is cut short in its record", self.frames)));
         }
+        record.clear();
+        record.extend_from_slice(&self.frame[FRAME_HEADER_LEN..]);
         self.frames += 1;
         Ok(Some(header.leaf))
     }

@@ -23,7 +23,7 @@
 //! - a checkpoint forged or altered: [`SegmentFailure::Checkpoint`]; two signed checkpoints of
 //!   one size with different roots: [`SegmentFailure::Fork`].
 
-use crate::archive::{ARCHIVE_MAGIC, FRAME_HEADER_LEN, FrameHeader, MAX_RECORD_LEN, read_full};
+use crate::archive::{FRAME_HEADER_LEN, FrameHeader, MAX_RECORD_LEN, append_frame, read_magic};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{Hash, MerkleFrontier};
 use crate::note::Verifier;
@@ -323,9 +323,7 @@ pub fn verify_archive(
     start: &SegmentStart,
     progress: impl FnMut(u64),
 ) -> Result<SegmentReport, SegmentFailure> {
-    let mut magic = [0u8; ARCHIVE_MAGIC.len()];
-    let read = read_full(&mut records, &mut magic).map_err(|e| SegmentFailure::Io(e.to_string()))?;
-    if read < magic.len() || &magic != ARCHIVE_MAGIC {
+    if !read_magic(&mut records).map_err(|e| SegmentFailure::Io(e.to_string()))? {
         return Err(SegmentFailure::NotAnArchive);
     }
     verify_records(RecordsFormat::Archive, records, checkpoints, start, progress)
@@ -457,28 +455,12 @@ impl Reading {
         block.ends.clear();
         let bytes = &mut block.bytes;
         while bytes.len() < BLOCK {
-            let at = bytes.len();
-            match self.format {
-                RecordsFormat::JsonLines => {
-                    if records.read_until(b'\n', bytes)? == 0 {
-                        break;
-                    }
-                }
-                RecordsFormat::Archive => {
-                    bytes.resize(at + FRAME_HEADER_LEN, 0);
-                    let got = read_full(records, &mut bytes[at..])?;
-                    bytes.truncate(at + got);
-                    if got == 0 {
-                        break;
-                    }
-                    let header: Option<&[u8; FRAME_HEADER_LEN]> = bytes[at..].try_into().ok();
-                    let len = header.map_or(0, |h| FrameHeader::parse(h).len);
-                    if header.is_some() && len <= MAX_RECORD_LEN {
-                        bytes.resize(at + FRAME_HEADER_LEN + len as usize, 0);
-                        let got = read_full(records, &mut bytes[at + FRAME_HEADER_LEN..])?;
-                        bytes.truncate(at + FRAME_HEADER_LEN + got);
-                    }
-                }
+            let read = match self.format {
+                RecordsFormat::JsonLines => records.read_until(b'\n', bytes)?,
+                RecordsFormat::Archive => append_frame(records, bytes)?,
+            };
+            if read == 0 {
+                break;
             }
             block.ends.push(bytes.len());
         }

@@ -13,7 +13,6 @@ use custody_crypto::container::{ContainerError, EnvelopeError, Header};
 use custody_crypto::{EncryptionContext, KeyProvider, LocalKeyring, Unlocker};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The exit code of a ciphertext that does not authenticate (shared with `audit verify`).
@@ -23,11 +22,11 @@ fn open_keyring(arg: &KeyringArg) -> anyhow::Result<LocalKeyring> {
     Ok(LocalKeyring::open(&arg.keyring, &Unlocker::from_env()?)?)
 }
 
-/// A destination that only appears complete: a temporary file renamed on [`Output::finish`],
-/// or standard output.
+/// A destination that only appears complete: a temporary file beside it (mode 0600, removed
+/// if dropped) renamed over it by [`Output::finish`], or standard output.
 enum Output {
     Stdout(std::io::BufWriter<std::io::Stdout>),
-    File { tmp: PathBuf, dest: PathBuf, file: std::io::BufWriter<std::fs::File> },
+    File { dest: PathBuf, file: std::io::BufWriter<tempfile::NamedTempFile> },
 }
 
 impl Output {
@@ -36,14 +35,12 @@ impl Output {
             return Ok(Output::Stdout(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout())));
         }
         let name = dest.file_name().context("the output names no file")?.to_string_lossy();
-        let tmp = dest.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating `{}`", tmp.display()))?;
-        Ok(Output::File { tmp, dest: dest.to_owned(), file: std::io::BufWriter::with_capacity(1 << 20, file) })
+        let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.partial-"))
+            .tempfile_in(dir)
+            .with_context(|| format!("creating a temporary file in `{}`", dir.display()))?;
+        Ok(Output::File { dest: dest.to_owned(), file: std::io::BufWriter::with_capacity(1 << 20, tmp) })
     }
 
     fn writer(&mut self) -> &mut (dyn Write + Send) {
@@ -53,26 +50,15 @@ impl Output {
         }
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
-        self.writer().flush()?;
-        if let Output::File { tmp, dest, file } = &self {
-            file.get_ref().sync_all()?;
-            std::fs::rename(tmp, dest).with_context(|| format!("writing `{}`", dest.display()))?;
-        }
-        // Renamed: nothing left to remove.
-        if let Output::File { tmp, .. } = &mut self {
-            *tmp = PathBuf::new();
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Output {
-    fn drop(&mut self) {
-        if let Output::File { tmp, .. } = self
-            && !tmp.as_os_str().is_empty()
-        {
-            let _ = std::fs::remove_file(tmp);
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout(mut w) => Ok(w.flush()?),
+            Output::File { dest, file } => {
+                let tmp = file.into_inner().map_err(|e| e.into_error())?;
+                tmp.as_file().sync_all()?;
+                tmp.persist(&dest).with_context(|| format!("writing `{}`", dest.display()))?;
+                Ok(())
+            }
         }
     }
 }

@@ -253,12 +253,9 @@ pub fn decrypt(
     writer: &mut (impl Write + Send),
     progress: impl FnMut(u64),
 ) -> Result<u64, ChunkedError> {
-    let mut prefix = [0u8; PREFIX];
-    let got = read_full(reader, &mut prefix).map_err(ChunkedError::Read)?;
-    if got < PREFIX {
-        return Err(ChunkedError::Short(got as u64));
-    }
-    let keys = opened_keys(input, context, &prefix)?;
+    let prefix = read_at_most(reader, PREFIX).map_err(ChunkedError::Read)?;
+    let prefix: &[u8; PREFIX] = prefix.as_slice().try_into().map_err(|_| ChunkedError::Short(prefix.len() as u64))?;
+    let keys = opened_keys(input, context, prefix)?;
     let open = |index: u64, sealed: &[u8], last: bool, out: &mut Vec<u8>| -> Result<(), ChunkedError> {
         let first = index * BATCH_CHUNKS as u64;
         let full = sealed.len() / SEALED_CHUNK;
@@ -292,18 +289,11 @@ fn opened_keys(input: &InputKey, context: &[u8], prefix: &[u8; PREFIX]) -> Resul
     Ok(keys)
 }
 
-/// Reads until `buf` is full or the input ends; returns the bytes read.
-pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
+/// Up to `n` bytes from the front of `reader`: fewer only where the input ends.
+pub(crate) fn read_at_most(reader: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(n);
+    reader.take(n as u64).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// One batch in flight: its index, its input, whether it is the last.
@@ -377,9 +367,8 @@ fn read_batches(
     let mut total = 0u64;
     for index in 0u64.. {
         let mut buf = free.try_recv().unwrap_or_default();
-        buf.resize(batch, 0);
-        let got = read_full(reader, &mut buf).map_err(ChunkedError::Read)?;
-        buf.truncate(got);
+        buf.clear();
+        let got = reader.take(batch as u64).read_to_end(&mut buf).map_err(ChunkedError::Read)?;
         total += got as u64;
         progress(total);
         let last = got < batch;
@@ -435,16 +424,7 @@ impl Sealed for [u8] {
     }
 }
 
-impl Sealed for std::fs::File {
-    fn size(&self) -> std::io::Result<u64> {
-        Ok(self.metadata()?.len())
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
-    }
-}
-
-/// A ciphertext that starts `offset` bytes into a file (after a container header).
+/// A ciphertext that starts `offset` bytes into a file (after a container header, or 0).
 #[derive(Debug)]
 pub struct FileAt<'a> {
     /// The file.

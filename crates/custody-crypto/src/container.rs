@@ -109,25 +109,23 @@ impl Header {
     /// Reads the magic and header from the front of `reader`, leaving it at the payload.
     /// Returns the header and the number of bytes it took.
     pub fn read(reader: &mut impl Read) -> Result<(Header, u64), ContainerError> {
-        let mut magic = [0u8; MAGIC.len()];
-        let got = chunked::read_full(reader, &mut magic).map_err(ChunkedError::Read)?;
-        if got < magic.len() || !magic.starts_with(b"custody-encrypted/") {
+        let front = chunked::read_at_most(reader, MAGIC.len() + 4).map_err(ChunkedError::Read)?;
+        let (magic, len) = front.split_at(front.len().min(MAGIC.len()));
+        if magic.len() < MAGIC.len() || !magic.starts_with(b"custody-encrypted/") {
             return Err(ContainerError::NotAnObject);
         }
-        if &magic != MAGIC {
+        if magic != MAGIC {
             let version = String::from_utf8_lossy(&magic[18..]).trim_end().to_owned();
             return Err(ContainerError::Version(version));
         }
-        let mut len = [0u8; 4];
-        if chunked::read_full(reader, &mut len).map_err(ChunkedError::Read)? < 4 {
-            return Err(ContainerError::Header("the object ends inside the header's length".into()));
-        }
+        let len: [u8; 4] =
+            len.try_into().map_err(|_| ContainerError::Header("the object ends inside the header's length".into()))?;
         let len = u32::from_be_bytes(len);
         if len > MAX_HEADER {
             return Err(ContainerError::Header(format!("{len} bytes is longer than the {MAX_HEADER} allowed")));
         }
-        let mut json = vec![0u8; len as usize];
-        if chunked::read_full(reader, &mut json).map_err(ChunkedError::Read)? < json.len() {
+        let json = chunked::read_at_most(reader, len as usize).map_err(ChunkedError::Read)?;
+        if json.len() < len as usize {
             return Err(ContainerError::Header("the object ends inside the header".into()));
         }
         let header: Header = serde_json::from_slice(&json).map_err(|e| ContainerError::Header(e.to_string()))?;

@@ -45,13 +45,13 @@ struct KeyringFile {
     sealed: String,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct State {
     keys: BTreeMap<String, Kek>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Kek {
     current: u32,
@@ -59,7 +59,7 @@ struct Kek {
     versions: BTreeMap<u32, Version>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Version {
     /// base64 key material; `None` once destroyed.
@@ -243,12 +243,10 @@ impl LocalKeyring {
     /// Runs `change` on the state and saves it; on failure nothing changes.
     fn update<T>(&self, change: impl FnOnce(&mut State) -> Result<T, KeyError>) -> Result<T, KeyError> {
         let mut state = self.state.lock().map_err(|_| KeyError::Unavailable("the keyring lock is poisoned".into()))?;
-        let before = serde_json::to_vec(&*state).map_err(|e| KeyError::Unavailable(e.to_string()))?;
-        let out = change(&mut state)?;
-        if let Err(e) = self.save(&state) {
-            *state = serde_json::from_slice(&before).map_err(|e| KeyError::Unavailable(e.to_string()))?;
-            return Err(e);
-        }
+        let mut next = state.clone();
+        let out = change(&mut next)?;
+        self.save(&next)?;
+        *state = next;
         Ok(out)
     }
 
@@ -302,6 +300,9 @@ impl LocalKeyring {
     fn destroy_now(&self, key_id: &str, version: Option<u32>) -> Result<ShredReceipt, KeyError> {
         self.update(|state| {
             let kek = state.keys.get_mut(key_id).ok_or_else(|| KeyError::UnknownKey(key_id.into()))?;
+            if let Some(w) = version.filter(|w| !kek.versions.contains_key(w)) {
+                return Err(KeyError::UnknownVersion { key: key_id.into(), version: w });
+            }
             let when = now();
             let mut versions = Vec::new();
             for (n, v) in kek.versions.iter_mut().filter(|(n, _)| version.is_none_or(|w| **n == w)) {
@@ -309,9 +310,6 @@ impl LocalKeyring {
                     v.destroyed = Some(when.clone());
                     versions.push(*n);
                 }
-            }
-            if let Some(w) = version.filter(|w| !kek.versions.contains_key(w)) {
-                return Err(KeyError::UnknownVersion { key: key_id.into(), version: w });
             }
             Ok(ShredReceipt { provider: "local".into(), key_id: key_id.into(), versions, destroyed_at: when })
         })
