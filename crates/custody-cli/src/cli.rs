@@ -430,6 +430,27 @@ pub struct KeyringArg {
     pub keyring: PathBuf,
 }
 
+/// A key provider that holds key-encryption keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// A local keyring file (the embedded default).
+    Local,
+    /// OpenBao or Vault transit (BAO_ADDR, BAO_TOKEN, BAO_NAMESPACE, BAO_CACERT; mount from
+    /// CUSTODY_OPENBAO_MOUNT, default `transit`).
+    Openbao,
+}
+
+/// Which key provider, and how to reach it.
+#[derive(Debug, Args)]
+pub struct ProviderArgs {
+    /// The key provider. Decryption and rewrapping use the provider an object names.
+    #[arg(long, env = "CUSTODY_KEY_PROVIDER", value_enum, default_value = "local")]
+    pub provider: ProviderKind,
+    /// The local keyring file (unlocked by CUSTODY_KEYRING_KEY or CUSTODY_KEYRING_PASSPHRASE).
+    #[arg(long, env = "CUSTODY_KEYRING")]
+    pub keyring: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
     /// The file to encrypt, or `-` for stdin.
@@ -438,7 +459,7 @@ pub struct EncryptArgs {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub keyring: KeyringArg,
+    pub keys: ProviderArgs,
     /// The KEK to wrap the data key under (created if absent).
     #[arg(long, default_value = "default")]
     pub key: String,
@@ -456,7 +477,7 @@ pub struct DecryptArgs {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub keyring: KeyringArg,
+    pub keys: ProviderArgs,
     /// Only the plaintext bytes `START..END` (random access: only their chunks are opened).
     #[arg(long, value_name = "START..END")]
     pub range: Option<String>,
@@ -467,13 +488,13 @@ pub enum KeysCmd {
     /// Create a new local keyring (mode 0600).
     Init(KeyringArg),
     /// List the KEKs and their versions (no secret is printed).
-    List(KeyringArg),
+    List(ProviderArgs),
     /// Add a version to a KEK: new data keys are wrapped under it; old versions still unwrap.
     Rotate {
         /// The KEK.
         key: String,
         #[command(flatten)]
-        keyring: KeyringArg,
+        keys: ProviderArgs,
     },
     /// Rewrap the data keys of objects under their KEK's current version, rewriting only the
     /// headers (resumable: an object already current is skipped).
@@ -482,7 +503,7 @@ pub enum KeysCmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
-        keyring: KeyringArg,
+        keys: ProviderArgs,
     },
     /// Retire old versions: versions below MIN no longer unwrap.
     Retire {
@@ -492,7 +513,7 @@ pub enum KeysCmd {
         #[arg(long)]
         min_version: u32,
         #[command(flatten)]
-        keyring: KeyringArg,
+        keys: ProviderArgs,
     },
     /// Destroy a KEK version (or all): every data key it wrapped becomes unrecoverable.
     Shred {
@@ -502,7 +523,7 @@ pub enum KeysCmd {
         #[arg(long, value_name = "N")]
         key_version: Option<u32>,
         #[command(flatten)]
-        keyring: KeyringArg,
+        keys: ProviderArgs,
     },
 }
 

@@ -1,25 +1,46 @@
-//! `custody encrypt`, `custody decrypt` and `custody keys`: envelope encryption offline, with
-//! the local keyring.
+//! `custody encrypt`, `custody decrypt` and `custody keys`: envelope encryption with the local
+//! keyring (offline) or a key service (OpenBao/Vault transit).
 //!
 //! Outputs are written to a temporary file beside the destination (mode 0600) and renamed
 //! over it only when everything authenticated, so a failure never leaves partial plaintext
 //! under the destination's name. Standard output streams instead: check the exit code.
 
-use crate::cli::{DecryptArgs, EncryptArgs, KeyringArg, KeysCmd};
+use crate::cli::{DecryptArgs, EncryptArgs, KeysCmd, ProviderArgs, ProviderKind};
 use crate::commands::{Exit, show};
 use anyhow::{Context, bail};
 use custody_crypto::chunked::{self, ChunkedError, FileAt, RandomAccess};
 use custody_crypto::container::{ContainerError, EnvelopeError, Header};
 use custody_crypto::{EncryptionContext, KeyProvider, LocalKeyring, Unlocker};
+use custody_openbao::{OpenBaoConfig, OpenBaoTransit};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The exit code of a ciphertext that does not authenticate (shared with `audit verify`).
 const TAMPERED: u8 = crate::auditlog::TAMPERED;
 
-fn open_keyring(arg: &KeyringArg) -> anyhow::Result<LocalKeyring> {
-    Ok(LocalKeyring::open(&arg.keyring, &Unlocker::from_env()?)?)
+/// The provider `kind`, reached as `args` say.
+fn open_provider(kind: ProviderKind, args: &ProviderArgs) -> anyhow::Result<Box<dyn KeyProvider>> {
+    Ok(match kind {
+        ProviderKind::Local => {
+            let Some(path) = &args.keyring else {
+                bail!("the local key provider needs a keyring: --keyring FILE or CUSTODY_KEYRING");
+            };
+            Box::new(LocalKeyring::open(path, &Unlocker::from_env()?)?)
+        }
+        ProviderKind::Openbao => Box::new(OpenBaoTransit::new(OpenBaoConfig::from_env()?)?),
+    })
+}
+
+/// The provider an object's header names.
+fn provider_of(header: &Header, args: &ProviderArgs) -> anyhow::Result<Box<dyn KeyProvider>> {
+    let kind = match header.kek.provider.as_str() {
+        "local" => ProviderKind::Local,
+        custody_openbao::PROVIDER => ProviderKind::Openbao,
+        other => bail!("the object's key is held by provider `{other}`, which this build does not know"),
+    };
+    open_provider(kind, args)
 }
 
 /// A destination that only appears complete: a temporary file beside it (mode 0600, removed
@@ -127,10 +148,11 @@ fn fail(object: &Path, e: EnvelopeError) -> anyhow::Error {
 
 /// `custody encrypt`.
 pub async fn encrypt(args: EncryptArgs, json: bool) -> anyhow::Result<()> {
-    let keyring = open_keyring(&args.keyring)?;
+    let provider = open_provider(args.keys.provider, &args.keys)?;
     let context = parse_context(&args.context)?;
-    keyring.ensure_key(&args.key).await?;
-    let sealing = custody_crypto::seal_header(&keyring, &args.key, context).await.map_err(|e| fail(&args.input, e))?;
+    provider.ensure_key(&args.key).await?;
+    let sealing =
+        custody_crypto::seal_header(provider.as_ref(), &args.key, context).await.map_err(|e| fail(&args.input, e))?;
     let dest = args.output.clone().unwrap_or_else(|| {
         let mut p = args.input.clone().into_os_string();
         p.push(".custody");
@@ -167,7 +189,6 @@ pub async fn encrypt(args: EncryptArgs, json: bool) -> anyhow::Result<()> {
 
 /// `custody decrypt`.
 pub async fn decrypt(args: DecryptArgs, json: bool) -> anyhow::Result<()> {
-    let keyring = open_keyring(&args.keyring)?;
     let dest = match &args.output {
         Some(o) => o.clone(),
         None => match args.input.to_str().and_then(|s| s.strip_suffix(".custody")) {
@@ -177,7 +198,8 @@ pub async fn decrypt(args: DecryptArgs, json: bool) -> anyhow::Result<()> {
     };
     let (mut input, size) = open_input(&args.input)?;
     let (header, header_len) = Header::read(&mut input).map_err(|e| fail(&args.input, e.into()))?;
-    let data_key = custody_crypto::open_header(&keyring, &header).await.map_err(|e| fail(&args.input, e))?;
+    let provider = provider_of(&header, &args.keys)?;
+    let data_key = custody_crypto::open_header(provider.as_ref(), &header).await.map_err(|e| fail(&args.input, e))?;
     let context = header.payload_context();
     let mut out = Output::create(&dest)?;
     let plain = match &args.range {
@@ -229,8 +251,8 @@ pub async fn keys(cmd: KeysCmd, json: bool) -> anyhow::Result<()> {
                 println!("created keyring {} (mode 0600)", arg.keyring.display())
             })
         }
-        KeysCmd::List(arg) => {
-            let keys = open_keyring(&arg)?.keys().await?;
+        KeysCmd::List(args) => {
+            let keys = open_provider(args.provider, &args)?.keys().await?;
             show(json, &keys, || {
                 for k in &keys {
                     println!(
@@ -240,18 +262,18 @@ pub async fn keys(cmd: KeysCmd, json: bool) -> anyhow::Result<()> {
                 }
             })
         }
-        KeysCmd::Rotate { key, keyring } => {
-            let v = open_keyring(&keyring)?.rotate(&key).await?;
+        KeysCmd::Rotate { key, keys } => {
+            let v = open_provider(keys.provider, &keys)?.rotate(&key).await?;
             show(json, &serde_json::json!({ "key_id": key, "current": v }), || println!("{key} is now at version {v}"))
         }
-        KeysCmd::Retire { key, min_version, keyring } => {
-            open_keyring(&keyring)?.set_min_decryption_version(&key, min_version).await?;
+        KeysCmd::Retire { key, min_version, keys } => {
+            open_provider(keys.provider, &keys)?.set_min_decryption_version(&key, min_version).await?;
             show(json, &serde_json::json!({ "key_id": key, "min_decryption_version": min_version }), || {
                 println!("{key}: versions below {min_version} no longer decrypt")
             })
         }
-        KeysCmd::Shred { key, key_version, keyring } => {
-            let receipt = open_keyring(&keyring)?.destroy(&key, key_version).await?;
+        KeysCmd::Shred { key, key_version, keys } => {
+            let receipt = open_provider(keys.provider, &keys)?.destroy(&key, key_version).await?;
             show(json, &receipt, || {
                 println!(
                     "destroyed {} versions {:?} at {}: what they protected is unrecoverable",
@@ -259,15 +281,18 @@ pub async fn keys(cmd: KeysCmd, json: bool) -> anyhow::Result<()> {
                 )
             })
         }
-        KeysCmd::Rewrap { files, keyring } => rewrap(&open_keyring(&keyring)?, &files, json).await,
+        KeysCmd::Rewrap { files, keys } => rewrap(&keys, &files, json).await,
     }
 }
 
 /// Rewraps each object's data key under its KEK's current version; objects already current
 /// are skipped, so an interrupted run resumes.
-async fn rewrap(keyring: &LocalKeyring, files: &[PathBuf], json: bool) -> anyhow::Result<()> {
-    let current: std::collections::BTreeMap<String, u32> =
-        keyring.keys().await?.into_iter().map(|k| (k.key_id, k.current)).collect();
+/// KEK name to current version.
+type CurrentVersions = BTreeMap<String, u32>;
+
+async fn rewrap(args: &ProviderArgs, files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    // One provider (and one listing of current versions) per provider the objects name.
+    let mut providers: BTreeMap<String, (Box<dyn KeyProvider>, CurrentVersions)> = BTreeMap::new();
     let progress = if json || files.len() < 100 {
         ProgressBar::hidden()
     } else {
@@ -277,12 +302,18 @@ async fn rewrap(keyring: &LocalKeyring, files: &[PathBuf], json: bool) -> anyhow
     for path in files {
         let mut file = std::fs::File::open(path).with_context(|| format!("opening `{}`", path.display()))?;
         let (header, header_len) = Header::read(&mut file).map_err(|e| fail(path, e.into()))?;
+        if !providers.contains_key(&header.kek.provider) {
+            let provider = provider_of(&header, args)?;
+            let current = provider.keys().await?.into_iter().map(|k| (k.key_id, k.current)).collect();
+            providers.insert(header.kek.provider.clone(), (provider, current));
+        }
+        let Some((provider, current)) = providers.get(&header.kek.provider) else { continue };
         if current.get(&header.kek.key_id) == Some(&header.kek.version) {
             skipped += 1;
             progress.inc(1);
             continue;
         }
-        let new = custody_crypto::rewrap_header(keyring, &header).await.map_err(|e| fail(path, e))?;
+        let new = custody_crypto::rewrap_header(provider.as_ref(), &header).await.map_err(|e| fail(path, e))?;
         let mut out = Output::create(path)?;
         out.writer().write_all(&new.to_bytes())?;
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(header_len))?;

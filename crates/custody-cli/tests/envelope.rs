@@ -235,3 +235,76 @@ fn a_passphrase_keyring_opens_only_with_its_passphrase() {
     assert!(err.contains("wrong passphrase"), "{err}");
     assert!(!err.contains("correct horse") && !err.contains("wrong horse"), "secrets are never echoed: {err}");
 }
+
+/// The same commands against a real OpenBao transit engine (`scripts/with-openbao.sh`).
+#[test]
+fn openbao_transit_end_to_end() {
+    let (Ok(addr), Ok(token)) = (std::env::var("CUSTODY_TEST_BAO_ADDR"), std::env::var("CUSTODY_TEST_BAO_TOKEN"))
+    else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: run under scripts/with-openbao.sh");
+        return;
+    };
+    let env = Env::new();
+    let bao = |args: &[&str]| {
+        let Output { status, stdout, stderr } = env
+            .cmd(args)
+            .env("BAO_ADDR", &addr)
+            .env("BAO_TOKEN", &token)
+            .env("CUSTODY_KEY_PROVIDER", "openbao")
+            .env_remove("VAULT_ADDR")
+            .output()
+            .unwrap();
+        (
+            status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        )
+    };
+    let kek = format!("cli-{}", std::process::id());
+    let plain = env.path("model.bin");
+    std::fs::write(&plain, data(CHUNK * 3 + 7)).unwrap();
+    let sealed = env.path("model.bin.custody");
+    let (code, out, err) = bao(&["--json", "encrypt", s(&plain), "--key", &kek, "--context", "project=acme"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["kek"]["provider"], "openbao");
+    assert!(!err.contains(&token) && !out.contains(&token));
+
+    // Decryption follows the provider the object names, whatever --provider says.
+    let back = env.path("back.bin");
+    let (code, _, err) = bao(&["decrypt", s(&sealed), "-o", s(&back), "--provider", "local"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&back).unwrap(), data(CHUNK * 3 + 7));
+
+    assert_eq!(bao(&["keys", "rotate", &kek]).0, 0);
+    let (code, out, err) = bao(&["--json", "keys", "rewrap", s(&sealed)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["rewrapped"], 1, "{out}");
+    assert_eq!(bao(&["keys", "retire", &kek, "--min-version", "2"]).0, 0);
+    let (code, _, err) = bao(&["decrypt", s(&sealed), "-o", s(&back)]);
+    assert_eq!(code, 0, "rewrapped to v2, still decrypts: {err}");
+
+    let (code, out, err) = bao(&["--json", "keys", "shred", &kek]);
+    assert_eq!(code, 0, "{err}");
+    let receipt: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (receipt["provider"].as_str(), receipt["versions"].as_array().map(Vec::len)),
+        (Some("openbao"), Some(2))
+    );
+    std::fs::remove_file(&back).unwrap();
+    let (code, _, err) = bao(&["decrypt", s(&sealed), "-o", s(&back)]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&kek) && err.contains("model.bin.custody"), "{err}");
+    assert!(!back.exists(), "nothing is written when the key is gone");
+
+    // OpenBao down: a clear error naming the address, non-zero exit.
+    let Output { status, stderr, .. } = env
+        .cmd(&["encrypt", s(&plain), "--key", &kek, "--provider", "openbao", "-o", s(&env.path("x"))])
+        .env("BAO_ADDR", "http://127.0.0.1:9")
+        .env("BAO_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert_ne!(status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&stderr).contains("unreachable"), "{}", String::from_utf8_lossy(&stderr));
+    assert!(!env.path("x").exists());
+}

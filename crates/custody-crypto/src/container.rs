@@ -200,7 +200,8 @@ pub async fn rewrap_header(
     provider: &dyn crate::provider::KeyProvider,
     header: &Header,
 ) -> Result<Header, EnvelopeError> {
-    let data_key = open_header(provider, header).await?;
-    let (kek, wrapped) = provider.wrap(&header.kek.key_id, &data_key, &Header::wrap_aad(&header.context)).await?;
+    let wrapped =
+        B64.decode(&header.wrapped_key).map_err(|_| ContainerError::Header("`wrapped_key` is not base64".into()))?;
+    let (kek, wrapped) = provider.rewrap(&header.kek, &wrapped, &Header::wrap_aad(&header.context)).await?;
     Ok(Header { kek, wrapped_key: B64.encode(wrapped), ..header.clone() })
 }

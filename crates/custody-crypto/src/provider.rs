@@ -117,6 +117,21 @@ pub trait KeyProvider: Send + Sync {
         aad: &'a [u8],
     ) -> BoxFuture<'a, Result<InputKey, KeyError>>;
 
+    /// Rewraps a data key wrapped under `kek` onto the current version of the same KEK,
+    /// binding the same `aad`. The default unwraps and wraps again; a provider that can rewrap
+    /// without releasing the data key (OpenBao's `rewrap`, KMS `ReEncrypt`) does that instead.
+    fn rewrap<'a>(
+        &'a self,
+        kek: &'a KekRef,
+        wrapped: &'a [u8],
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<(KekRef, Vec<u8>), KeyError>> {
+        Box::pin(async move {
+            let data_key = self.unwrap(kek, wrapped, aad).await?;
+            self.wrap(&kek.key_id, &data_key, aad).await
+        })
+    }
+
     /// Creates KEK `key_id` (version 1) if it does not exist; returns its current version.
     fn ensure_key<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, Result<u32, KeyError>>;
 
