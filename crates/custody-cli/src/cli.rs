@@ -438,6 +438,9 @@ pub enum ProviderKind {
     /// OpenBao or Vault transit (BAO_ADDR, BAO_TOKEN, BAO_NAMESPACE, BAO_CACERT; mount from
     /// CUSTODY_OPENBAO_MOUNT, default `transit`).
     Openbao,
+    /// AWS KMS, configured as the AWS SDK is (AWS_REGION, the credentials chain,
+    /// AWS_ENDPOINT_URL_KMS for another endpoint); KEKs are key ARNs, ids or aliases.
+    AwsKms,
 }
 
 /// Which key provider, and how to reach it.

@@ -1,5 +1,5 @@
 //! `custody encrypt`, `custody decrypt` and `custody keys`: envelope encryption with the local
-//! keyring (offline) or a key service (OpenBao/Vault transit).
+//! keyring (offline) or a key service (OpenBao/Vault transit, AWS KMS).
 //!
 //! Outputs are written to a temporary file beside the destination (mode 0600) and renamed
 //! over it only when everything authenticated, so a failure never leaves partial plaintext
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 const TAMPERED: u8 = crate::auditlog::TAMPERED;
 
 /// The provider `kind`, reached as `args` say.
-fn open_provider(kind: ProviderKind, args: &ProviderArgs) -> anyhow::Result<Box<dyn KeyProvider>> {
+async fn open_provider(kind: ProviderKind, args: &ProviderArgs) -> anyhow::Result<Box<dyn KeyProvider>> {
     Ok(match kind {
         ProviderKind::Local => {
             let Some(path) = &args.keyring else {
@@ -30,17 +30,19 @@ fn open_provider(kind: ProviderKind, args: &ProviderArgs) -> anyhow::Result<Box<
             Box::new(LocalKeyring::open(path, &Unlocker::from_env()?)?)
         }
         ProviderKind::Openbao => Box::new(OpenBaoTransit::new(OpenBaoConfig::from_env()?)?),
+        ProviderKind::AwsKms => Box::new(custody_aws_kms::AwsKms::from_env().await?),
     })
 }
 
 /// The provider an object's header names.
-fn provider_of(header: &Header, args: &ProviderArgs) -> anyhow::Result<Box<dyn KeyProvider>> {
+async fn provider_of(header: &Header, args: &ProviderArgs) -> anyhow::Result<Box<dyn KeyProvider>> {
     let kind = match header.kek.provider.as_str() {
         "local" => ProviderKind::Local,
         custody_openbao::PROVIDER => ProviderKind::Openbao,
+        custody_aws_kms::PROVIDER => ProviderKind::AwsKms,
         other => bail!("the object's key is held by provider `{other}`, which this build does not know"),
     };
-    open_provider(kind, args)
+    open_provider(kind, args).await
 }
 
 /// A destination that only appears complete: a temporary file beside it (mode 0600, removed
@@ -148,7 +150,7 @@ fn fail(object: &Path, e: EnvelopeError) -> anyhow::Error {
 
 /// `custody encrypt`.
 pub async fn encrypt(args: EncryptArgs, json: bool) -> anyhow::Result<()> {
-    let provider = open_provider(args.keys.provider, &args.keys)?;
+    let provider = open_provider(args.keys.provider, &args.keys).await?;
     let context = parse_context(&args.context)?;
     provider.ensure_key(&args.key).await?;
     let sealing =
@@ -198,7 +200,7 @@ pub async fn decrypt(args: DecryptArgs, json: bool) -> anyhow::Result<()> {
     };
     let (mut input, size) = open_input(&args.input)?;
     let (header, header_len) = Header::read(&mut input).map_err(|e| fail(&args.input, e.into()))?;
-    let provider = provider_of(&header, &args.keys)?;
+    let provider = provider_of(&header, &args.keys).await?;
     let data_key = custody_crypto::open_header(provider.as_ref(), &header).await.map_err(|e| fail(&args.input, e))?;
     let context = header.payload_context();
     let mut out = Output::create(&dest)?;
@@ -252,7 +254,7 @@ pub async fn keys(cmd: KeysCmd, json: bool) -> anyhow::Result<()> {
             })
         }
         KeysCmd::List(args) => {
-            let keys = open_provider(args.provider, &args)?.keys().await?;
+            let keys = open_provider(args.provider, &args).await?.keys().await?;
             show(json, &keys, || {
                 for k in &keys {
                     println!(
@@ -263,17 +265,17 @@ pub async fn keys(cmd: KeysCmd, json: bool) -> anyhow::Result<()> {
             })
         }
         KeysCmd::Rotate { key, keys } => {
-            let v = open_provider(keys.provider, &keys)?.rotate(&key).await?;
+            let v = open_provider(keys.provider, &keys).await?.rotate(&key).await?;
             show(json, &serde_json::json!({ "key_id": key, "current": v }), || println!("{key} is now at version {v}"))
         }
         KeysCmd::Retire { key, min_version, keys } => {
-            open_provider(keys.provider, &keys)?.set_min_decryption_version(&key, min_version).await?;
+            open_provider(keys.provider, &keys).await?.set_min_decryption_version(&key, min_version).await?;
             show(json, &serde_json::json!({ "key_id": key, "min_decryption_version": min_version }), || {
                 println!("{key}: versions below {min_version} no longer decrypt")
             })
         }
         KeysCmd::Shred { key, key_version, keys } => {
-            let receipt = open_provider(keys.provider, &keys)?.destroy(&key, key_version).await?;
+            let receipt = open_provider(keys.provider, &keys).await?.destroy(&key, key_version).await?;
             show(json, &receipt, || {
                 println!(
                     "destroyed {} versions {:?} at {}: what they protected is unrecoverable",
@@ -303,7 +305,7 @@ async fn rewrap(args: &ProviderArgs, files: &[PathBuf], json: bool) -> anyhow::R
         let mut file = std::fs::File::open(path).with_context(|| format!("opening `{}`", path.display()))?;
         let (header, header_len) = Header::read(&mut file).map_err(|e| fail(path, e.into()))?;
         if !providers.contains_key(&header.kek.provider) {
-            let provider = provider_of(&header, args)?;
+            let provider = provider_of(&header, args).await?;
             let current = provider.keys().await?.into_iter().map(|k| (k.key_id, k.current)).collect();
             providers.insert(header.kek.provider.clone(), (provider, current));
         }

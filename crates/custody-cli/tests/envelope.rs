@@ -308,3 +308,62 @@ fn openbao_transit_end_to_end() {
     assert!(String::from_utf8_lossy(&stderr).contains("unreachable"), "{}", String::from_utf8_lossy(&stderr));
     assert!(!env.path("x").exists());
 }
+
+/// The same commands against a local AWS KMS endpoint (`scripts/with-moto.sh`), configured the
+/// way the AWS SDK reads its environment.
+#[test]
+fn aws_kms_end_to_end() {
+    let Ok(endpoint) = std::env::var("CUSTODY_TEST_KMS_ENDPOINT") else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: run under scripts/with-moto.sh");
+        return;
+    };
+    let env = Env::new();
+    let kms = |args: &[&str]| {
+        let Output { status, stdout, stderr } = env
+            .cmd(args)
+            .env("AWS_ENDPOINT_URL_KMS", &endpoint)
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDCLITEST")
+            .env("AWS_SECRET_ACCESS_KEY", "cli-test-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("CUSTODY_KEY_PROVIDER", "aws-kms")
+            .output()
+            .unwrap();
+        (
+            status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        )
+    };
+    let kek = format!("custody-cli-{}", std::process::id());
+    let plain = env.path("features.parquet");
+    std::fs::write(&plain, data(CHUNK * 2 + 1)).unwrap();
+    let sealed = env.path("features.parquet.custody");
+    let (code, out, err) = kms(&["--json", "encrypt", s(&plain), "--key", &kek, "--context", "region=eu-west-1"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["kek"]["provider"], "aws-kms");
+    assert!(report["kek"]["key_id"].as_str().unwrap().starts_with("arn:aws:kms:eu-west-1:"));
+
+    let back = env.path("back.parquet");
+    let (code, _, err) = kms(&["decrypt", s(&sealed), "-o", s(&back)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&back).unwrap(), data(CHUNK * 2 + 1));
+
+    let arn = report["kek"]["key_id"].as_str().unwrap().to_string();
+    assert_eq!(kms(&["keys", "rotate", &arn]).0, 0);
+    let (code, out, err) = kms(&["--json", "keys", "rewrap", s(&sealed)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["rewrapped"], 1, "{out}");
+    let (code, _, err) = kms(&["decrypt", s(&sealed), "-o", s(&env.path("again"))]);
+    assert_eq!(code, 0, "{err}");
+
+    let (code, _, err) = kms(&["keys", "retire", &arn, "--min-version", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot retire"), "{err}");
+    let (code, out, err) = kms(&["--json", "keys", "shred", &arn]);
+    assert_eq!(code, 0, "{err}");
+    let receipt: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(receipt["pending_until"].is_string(), "{out}");
+    assert!(!out.contains("cli-test-secret") && !err.contains("cli-test-secret"));
+}

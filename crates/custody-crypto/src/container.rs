@@ -97,6 +97,12 @@ impl Header {
         out
     }
 
+    /// The context a wrap AAD made by [`Header::wrap_aad`] carries (for providers that take
+    /// the context as attributes, like AWS KMS's encryption context); `None` for other bytes.
+    pub fn wrap_context(aad: &[u8]) -> Option<EncryptionContext> {
+        serde_json::from_slice(aad.strip_prefix(b"custody-wrap/1\n")?).ok()
+    }
+
     /// The object's leading bytes: magic, length, header.
     pub fn to_bytes(&self) -> Vec<u8> {
         let json = serde_json::to_vec(self).unwrap_or_default();
@@ -178,8 +184,8 @@ pub async fn seal_header(
     if !context.contains_key("object") {
         context.insert("object".into(), object_id()?);
     }
-    let data_key = InputKey::generate()?;
-    let (kek, wrapped) = provider.wrap(key_id, &data_key, &Header::wrap_aad(&context)).await?;
+    let crate::provider::NewDataKey { data_key, kek, wrapped } =
+        provider.generate_data_key(key_id, &Header::wrap_aad(&context)).await?;
     let header = Header { scheme: SCHEME.into(), context, kek, wrapped_key: B64.encode(wrapped) };
     Ok(Sealing { header, data_key })
 }

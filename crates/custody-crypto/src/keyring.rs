@@ -311,7 +311,13 @@ impl LocalKeyring {
                     versions.push(*n);
                 }
             }
-            Ok(ShredReceipt { provider: "local".into(), key_id: key_id.into(), versions, destroyed_at: when })
+            Ok(ShredReceipt {
+                provider: "local".into(),
+                key_id: key_id.into(),
+                versions,
+                destroyed_at: when,
+                pending_until: None,
+            })
         })
     }
 

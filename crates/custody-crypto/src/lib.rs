@@ -23,4 +23,4 @@ pub use container::{
     ContainerError, EncryptionContext, EnvelopeError, Header, KekRef, open_header, rewrap_header, seal_header,
 };
 pub use keyring::{LocalKeyring, Unlocker};
-pub use provider::{KekInfo, KeyError, KeyProvider, ShredReceipt};
+pub use provider::{KekInfo, KeyError, KeyProvider, NewDataKey, ShredReceipt};

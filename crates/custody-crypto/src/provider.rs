@@ -92,8 +92,23 @@ pub struct ShredReceipt {
     pub key_id: String,
     /// The versions destroyed.
     pub versions: Vec<u32>,
-    /// RFC 3339 time of destruction.
+    /// RFC 3339 time the destruction was done (or, for a provider that waits, requested).
     pub destroyed_at: String,
+    /// For a provider that destroys material only after a waiting period (AWS KMS: 7 to 30
+    /// days), when that period ends. Until then every use of the key is refused, and the
+    /// deletion can still be cancelled in the provider; `None`: the material is gone now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_until: Option<String>,
+}
+
+/// A fresh data key with its wrap.
+pub struct NewDataKey {
+    /// The data key.
+    pub data_key: InputKey,
+    /// The KEK (and version) that wrapped it.
+    pub kek: KekRef,
+    /// The wrapped data key.
+    pub wrapped: Vec<u8>,
 }
 
 /// Wraps and unwraps data keys under versioned KEKs.
@@ -116,6 +131,18 @@ pub trait KeyProvider: Send + Sync {
         wrapped: &'a [u8],
         aad: &'a [u8],
     ) -> BoxFuture<'a, Result<InputKey, KeyError>>;
+
+    /// A fresh 256-bit data key and its wrap under the current version of `key_id`, binding
+    /// `aad`. The default draws the key from aws-lc-rs's generator and wraps it; a key service
+    /// with its own generator (KMS `GenerateDataKey`) makes both in one call.
+    fn generate_data_key<'a>(&'a self, key_id: &'a str, aad: &'a [u8]) -> BoxFuture<'a, Result<NewDataKey, KeyError>> {
+        Box::pin(async move {
+            let data_key =
+                InputKey::generate().map_err(|_| KeyError::Unavailable("the random generator failed".into()))?;
+            let (kek, wrapped) = self.wrap(key_id, &data_key, aad).await?;
+            Ok(NewDataKey { data_key, kek, wrapped })
+        })
+    }
 
     /// Rewraps a data key wrapped under `kek` onto the current version of the same KEK,
     /// binding the same `aad`. The default unwraps and wraps again; a provider that can rewrap

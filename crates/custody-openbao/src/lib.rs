@@ -350,6 +350,7 @@ impl OpenBaoTransit {
             key_id: key_id.into(),
             versions: vec![version],
             destroyed_at: now(),
+            pending_until: None,
         })
     }
 
@@ -367,6 +368,7 @@ impl OpenBaoTransit {
             key_id: key_id.into(),
             versions: key.live_versions(),
             destroyed_at: now(),
+            pending_until: None,
         })
     }
 }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs a command with a throw-away local AWS KMS endpoint (moto's server, from PyPI) on
+# loopback and exports CUSTODY_TEST_KMS_ENDPOINT. Moto implements the KMS API's shape
+# (GenerateDataKey, Encrypt, Decrypt, ReEncrypt with encryption context, rotation, scheduled
+# deletion) but does not enforce a key's deletion.
+#
+#   scripts/with-moto.sh cargo nextest run -p custody-aws-kms
+set -euo pipefail
+
+if ! python3 -c "import moto.server, flask_cors" 2>/dev/null; then
+    echo "with-moto: installing moto[server] from PyPI" >&2
+    python3 -m pip install --quiet "moto[server]>=5" >&2
+fi
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+LOG=$(mktemp /tmp/custody-moto.XXXXXX.log)
+python3 -m moto.server -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+MOTO_PID=$!
+cleanup() {
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+    rm -f "$LOG"
+}
+trap cleanup EXIT INT TERM
+
+export CUSTODY_TEST_KMS_ENDPOINT="http://127.0.0.1:$PORT"
+for _ in $(seq 1 150); do
+    if curl -sf "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" >/dev/null 2>&1; then break; fi
+    kill -0 "$MOTO_PID" 2>/dev/null || { echo "with-moto: moto exited:" >&2; cat "$LOG" >&2; exit 1; }
+    sleep 0.1
+done
+curl -sf "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" >/dev/null || { echo "with-moto: moto did not start" >&2; cat "$LOG" >&2; exit 1; }
+echo "with-moto: moto $(python3 -c 'import moto; print(moto.__version__)') (KMS) on 127.0.0.1:$PORT" >&2
+"$@"
