@@ -95,12 +95,6 @@ fn kms_key_id(key_id: &str) -> Result<String, KeyError> {
     }
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 impl AwsKms {
     /// A provider over the SDK configuration `config`.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
@@ -407,11 +401,8 @@ impl KeyProvider for AwsKms {
                 Err(e) => return Err(self.resolve(key_id, 0, failure(e)).await),
             };
             Ok(ShredReceipt {
-                provider: PROVIDER.into(),
-                key_id: arn,
-                versions: (1..=generation).collect(),
-                destroyed_at: now(),
                 pending_until: out.deletion_date.and_then(|d| d.fmt(DateTimeFormat::DateTime).ok()),
+                ..ShredReceipt::now(PROVIDER, &arn, (1..=generation).collect())
             })
         })
     }

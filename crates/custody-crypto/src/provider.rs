@@ -101,6 +101,21 @@ pub struct ShredReceipt {
     pub pending_until: Option<String>,
 }
 
+impl ShredReceipt {
+    /// A receipt for material destroyed now (`pending_until`: `None`).
+    pub fn now(provider: &str, key_id: &str, versions: Vec<u32>) -> Self {
+        ShredReceipt {
+            provider: provider.into(),
+            key_id: key_id.into(),
+            versions,
+            destroyed_at: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            pending_until: None,
+        }
+    }
+}
+
 /// A fresh data key with its wrap.
 pub struct NewDataKey {
     /// The data key.

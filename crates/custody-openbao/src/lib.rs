@@ -137,12 +137,6 @@ fn valid_name(what: &str, name: &str) -> Result<(), KeyError> {
     }
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// The version a transit ciphertext (`vault:vN:...`) names.
 fn ciphertext_version(ciphertext: &str) -> Option<u32> {
     let rest = ciphertext.strip_prefix("vault:v")?;
@@ -345,13 +339,7 @@ impl OpenBaoTransit {
         self.transit(Method::POST, &format!("keys/{key_id}/trim"), Some(json!({"min_available_version": floor})))
             .await
             .map_err(|f| self.failure(key_id, Some(version), f))?;
-        Ok(ShredReceipt {
-            provider: PROVIDER.into(),
-            key_id: key_id.into(),
-            versions: vec![version],
-            destroyed_at: now(),
-            pending_until: None,
-        })
+        Ok(ShredReceipt::now(PROVIDER, key_id, vec![version]))
     }
 
     async fn destroy_key(&self, key_id: &str) -> Result<ShredReceipt, KeyError> {
@@ -363,13 +351,7 @@ impl OpenBaoTransit {
         if let Ok(mut c) = self.checked.lock() {
             c.remove(key_id);
         }
-        Ok(ShredReceipt {
-            provider: PROVIDER.into(),
-            key_id: key_id.into(),
-            versions: key.live_versions(),
-            destroyed_at: now(),
-            pending_until: None,
-        })
+        Ok(ShredReceipt::now(PROVIDER, key_id, key.live_versions()))
     }
 }
 
