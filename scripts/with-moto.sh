@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with a throw-away local AWS KMS endpoint (moto's server, from PyPI) on
-# loopback and exports CUSTODY_TEST_KMS_ENDPOINT. Moto implements the KMS API's shape
+# loopback and exports CUSTODY_TEST_KMS_ENDPOINT (also an S3 endpoint, with the bucket
+# CUSTODY_TEST_S3_BUCKET). Moto implements the KMS API's shape
 # (GenerateDataKey, Encrypt, Decrypt, ReEncrypt with encryption context, rotation, scheduled
 # deletion) but does not enforce a key's deletion.
 #
@@ -26,9 +27,21 @@ trap cleanup EXIT INT TERM
 export CUSTODY_TEST_KMS_ENDPOINT="http://127.0.0.1:$PORT"
 for _ in $(seq 1 150); do
     if curl -sf "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" >/dev/null 2>&1; then break; fi
-    kill -0 "$MOTO_PID" 2>/dev/null || { echo "with-moto: moto exited:" >&2; cat "$LOG" >&2; exit 1; }
+    kill -0 "$MOTO_PID" 2>/dev/null || { # A bucket for the S3-compatible blob store tests (moto does not check signatures).
+export CUSTODY_TEST_S3_BUCKET=custody-test-blobs
+curl -sf -X PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET" >/dev/null \
+    || { echo "with-moto: cannot create the test bucket" >&2; exit 1; }
+echo "with-moto: moto exited:" >&2; cat "$LOG" >&2; exit 1; }
     sleep 0.1
 done
-curl -sf "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" >/dev/null || { echo "with-moto: moto did not start" >&2; cat "$LOG" >&2; exit 1; }
+curl -sf "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" >/dev/null || { # A bucket for the S3-compatible blob store tests (moto does not check signatures).
+export CUSTODY_TEST_S3_BUCKET=custody-test-blobs
+curl -sf -X PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET" >/dev/null \
+    || { echo "with-moto: cannot create the test bucket" >&2; exit 1; }
+echo "with-moto: moto did not start" >&2; cat "$LOG" >&2; exit 1; }
+# A bucket for the S3-compatible blob store tests (moto does not check signatures).
+export CUSTODY_TEST_S3_BUCKET=custody-test-blobs
+curl -sf -X PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET" >/dev/null \
+    || { echo "with-moto: cannot create the test bucket" >&2; exit 1; }
 echo "with-moto: moto $(python3 -c 'import moto; print(moto.__version__)') (KMS) on 127.0.0.1:$PORT" >&2
 "$@"
