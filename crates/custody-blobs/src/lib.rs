@@ -211,10 +211,18 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 /// A blob whose data key is unwrapped, ready to read.
-struct OpenBlob {
+pub struct OpenBlob {
     header: Header,
     data_key: InputKey,
     payload: StorePath,
+    digest: ContentDigest,
+}
+
+impl OpenBlob {
+    /// Its header: the context, and the KEK (and version) that unwrapped its data key.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
 }
 
 /// A payload read by ranges from the store (for [`RandomAccess`], on a blocking thread).
@@ -368,7 +376,9 @@ impl BlobStore {
         Ok(Some(StoredBlob { digest: *digest, header, plaintext_len, created: false }))
     }
 
-    async fn open(&self, scope: &BlobScope, digest: &ContentDigest) -> Result<OpenBlob, BlobError> {
+    /// Unwraps a blob's data key (one use of its KEK), ready for [`BlobStore::read_opened`]
+    /// or [`BlobStore::read_range_opened`].
+    pub async fn open(&self, scope: &BlobScope, digest: &ContentDigest) -> Result<OpenBlob, BlobError> {
         let path = scope.header_path(digest);
         let blob = self.stored(scope, digest).await?.ok_or_else(|| BlobError::NotFound(path.to_string()))?;
         if blob.header.context.get("digest") != Some(&digest.to_string()) {
@@ -379,7 +389,7 @@ impl BlobStore {
         let data_key =
             custody_crypto::open_header(self.provider.as_ref(), &blob.header).await.map_err(envelope_err(&path))?;
         let object = blob.header.context.get("object").cloned().unwrap_or_default();
-        Ok(OpenBlob { payload: scope.payload_path(digest, &object), header: blob.header, data_key })
+        Ok(OpenBlob { payload: scope.payload_path(digest, &object), header: blob.header, data_key, digest: *digest })
     }
 
     /// Decrypts the blob into `output`, checking the plaintext against its address. Output is
@@ -392,13 +402,24 @@ impl BlobStore {
         output: W,
     ) -> Result<(Header, u64, W), BlobError> {
         let blob = self.open(scope, digest).await?;
+        let header = blob.header.clone();
+        let (n, output) = self.read_opened(blob, output).await?;
+        Ok((header, n, output))
+    }
+
+    /// [`BlobStore::read_to`] for a blob already opened.
+    pub async fn read_opened<W: Write + Send + 'static>(
+        &self,
+        blob: OpenBlob,
+        output: W,
+    ) -> Result<(u64, W), BlobError> {
         let got = self.store.get(&blob.payload).await.map_err(store_err(&blob.payload))?;
         let stream = got.into_stream().map_err(std::io::Error::other);
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         let context = blob.header.payload_context();
         let path = blob.payload.clone();
-        let declared = *digest;
-        let (n, output) = joined(
+        let declared = blob.digest;
+        joined(
             tokio::task::spawn_blocking(move || -> Result<_, BlobError> {
                 let mut reader = reader;
                 let mut out = Hashing::new(output);
@@ -412,8 +433,7 @@ impl BlobStore {
                 Ok((n, output))
             })
             .await,
-        )??;
-        Ok((blob.header, n, output))
+        )?
     }
 
     /// The plaintext bytes `range` of a blob, opening only the chunks they lie in (and the
@@ -425,6 +445,12 @@ impl BlobStore {
         range: std::ops::Range<u64>,
     ) -> Result<(Header, Vec<u8>), BlobError> {
         let blob = self.open(scope, digest).await?;
+        let header = blob.header.clone();
+        Ok((header, self.read_range_opened(blob, range).await?))
+    }
+
+    /// [`BlobStore::read_range`] for a blob already opened.
+    pub async fn read_range_opened(&self, blob: OpenBlob, range: std::ops::Range<u64>) -> Result<Vec<u8>, BlobError> {
         let meta = self.store.head(&blob.payload).await.map_err(store_err(&blob.payload))?;
         let payload = RemotePayload {
             store: self.store.clone(),
@@ -434,15 +460,14 @@ impl BlobStore {
         };
         let context = blob.header.payload_context();
         let path = blob.payload.clone();
-        let bytes = joined(
+        joined(
             tokio::task::spawn_blocking(move || -> Result<_, BlobError> {
                 let mut ra = RandomAccess::open(&blob.data_key, &context, &payload)
                     .map_err(|e| envelope_err(&path)(e.into()))?;
                 ra.read_range(range).map_err(|e| envelope_err(&path)(e.into()))
             })
             .await,
-        )??;
-        Ok((blob.header, bytes))
+        )?
     }
 
     /// Rewraps the blob's data key under its KEK's current version, rewriting only the header.

@@ -41,6 +41,14 @@ actions! {
     DatasetVersionCreate = "dataset.version.create",
     /// Grant or revoke explicit access to a restricted dataset.
     DatasetGrantManage = "dataset.grant.manage",
+    /// Store a dataset version's data (encrypted, in the blob store).
+    DatasetDataWrite = "dataset.data.write",
+    /// Read (decrypt) a dataset version's data.
+    DatasetDataRead = "dataset.data.read",
+    /// Crypto-shred a dataset version's data: destroy the key that protects it.
+    DatasetDataShred = "dataset.data.shred",
+    /// Read the key-use ledger of a project (which key protected what, for whom, when).
+    KeyUseRead = "key.use.read",
     /// Read approval requests.
     ApprovalRead = "approval.read",
     /// Approve or reject an approval request.

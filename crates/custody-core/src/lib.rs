@@ -66,6 +66,7 @@ mod dataset;
 mod digest;
 mod error;
 mod ids;
+mod keyuse;
 mod model;
 mod name;
 mod principal;
@@ -82,6 +83,7 @@ pub use dataset::{Dataset, DatasetVersion, NewDataset, NewDatasetVersion, UseLis
 pub use digest::Sha256Digest;
 pub use error::CoreError;
 pub use ids::{ApprovalId, DatasetId, DatasetVersionId, ProjectId, RequestId, TokenId};
+pub use keyuse::{KeyOperation, KeyUse};
 pub use model::{CommitId, Deployment, DeploymentId, ModelVersion, ModelVersionId, Run, RunId, Stage};
 pub use name::{Name, VersionLabel};
 pub use principal::{ApiToken, Grant, Principal, PrincipalKind, ProjectScope, Role};

@@ -41,13 +41,16 @@ fn role_attr(role: Role) -> &'static str {
 pub(crate) fn resource_kind_of(action: Action) -> &'static str {
     match action {
         Action::ProjectCreate => "Platform",
-        Action::ProjectRead | Action::DatasetRegister => "Project",
+        Action::ProjectRead | Action::DatasetRegister | Action::KeyUseRead => "Project",
         Action::DatasetRead
         | Action::DatasetUpdate
         | Action::DatasetClassificationRaise
         | Action::DatasetClassificationLower
         | Action::DatasetVersionCreate
-        | Action::DatasetGrantManage => "Dataset",
+        | Action::DatasetGrantManage
+        | Action::DatasetDataWrite
+        | Action::DatasetDataRead
+        | Action::DatasetDataShred => "Dataset",
         Action::ApprovalRead | Action::ApprovalDecide => "Approval",
         Action::TokenCreate | Action::TokenRead | Action::TokenRevoke => "Token",
         Action::AuditRead => "AuditLog",

@@ -111,7 +111,7 @@ fn ticket() -> RequestContext {
 fn resource_for(action: Action) -> ResourceFacts {
     match action {
         Action::ProjectCreate => ResourceFacts::Platform,
-        Action::ProjectRead | Action::DatasetRegister => project("fraud"),
+        Action::ProjectRead | Action::DatasetRegister | Action::KeyUseRead => project("fraud"),
         Action::ApprovalRead | Action::ApprovalDecide => approval("fraud", OTHER),
         Action::TokenCreate | Action::TokenRead | Action::TokenRevoke => token(Some("fraud")),
         Action::AuditRead => audit(Some("fraud")),
@@ -176,6 +176,15 @@ fn cases() -> Vec<Case> {
         deny("scientist cannot update", scientist(), DatasetUpdate, ds()),
         deny("scientist cannot raise others' datasets", scientist(), DatasetClassificationRaise, ds()),
         deny("scientist cannot manage grants", scientist(), DatasetGrantManage, ds()),
+        allow("scientist stores data", scientist(), DatasetDataWrite, ds()).by("dataset-data-write"),
+        allow("scientist reads data", scientist(), DatasetDataRead, ds()).by("dataset-data-write"),
+        deny("scientist cannot shred", scientist(), DatasetDataShred, ds()).ctx(ticket()),
+        deny("viewer cannot read data", viewer(), DatasetDataRead, ds()),
+        deny("auditor cannot read data", auditor(), DatasetDataRead, ds()),
+        allow("auditor reads the key-use ledger", auditor(), KeyUseRead, project("fraud")).by("key-use-read"),
+        deny("scientist cannot read the key-use ledger", scientist(), KeyUseRead, project("fraud")),
+        allow("admin shreds with a ticket", admin(), DatasetDataShred, ds()).ctx(ticket()).by("dataset-data-shred"),
+        deny("admin cannot shred without a ticket", admin(), DatasetDataShred, ds()).by("shred-needs-ticket"),
         // ml engineer
         allow("engineer updates", engineer(), DatasetUpdate, ds()).by("dataset-update"),
         allow("engineer raises", engineer(), DatasetClassificationRaise, ds()).by("dataset-raise-role"),

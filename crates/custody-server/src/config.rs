@@ -31,6 +31,10 @@ pub struct Config {
     pub audit_origin: Option<String>,
     /// Sign a checkpoint at most this often (milliseconds); 0: after every batch.
     pub checkpoint_interval_ms: u64,
+    /// The key provider and which KEK protects which data (`[keys]`).
+    pub keys: crate::keys::KeysConfig,
+    /// Where dataset versions' data is stored, encrypted (`[blobs]`).
+    pub blobs: crate::keys::BlobsConfig,
 }
 
 /// A certificate chain and private key, PEM files.
@@ -87,6 +91,8 @@ impl Default for Config {
             audit_key_file: None,
             audit_origin: None,
             checkpoint_interval_ms: 0,
+            keys: crate::keys::KeysConfig::default(),
+            blobs: crate::keys::BlobsConfig::default(),
         }
     }
 }

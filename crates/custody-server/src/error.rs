@@ -75,6 +75,21 @@ impl ApiError {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be application/json")
     }
 
+    /// 409: the request conflicts with the state it would change.
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: Some(field.into()), ..Self::new(StatusCode::CONFLICT, "conflict", message) }
+    }
+
+    /// 410: the thing existed and is gone for good (crypto-shredded data).
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "gone", message)
+    }
+
+    /// 422: the content is not what it was declared to be.
+    pub fn mismatch(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: Some(field.into()), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "mismatch", message) }
+    }
+
     /// 500: something on our side; details are in the log under the request id.
     pub fn internal() -> Self {
         Self::new(

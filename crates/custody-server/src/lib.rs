@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod config;
 mod error;
+pub mod keys;
 pub mod log_key;
 mod routes;
 mod state;
@@ -58,6 +59,9 @@ pub enum StartError {
     /// The TLS certificate or key is unusable.
     #[error("TLS: {0}")]
     Tls(std::io::Error),
+    /// The key provider or blob store is unusable.
+    #[error(transparent)]
+    Keys(#[from] keys::KeysError),
     /// The OIDC client could not be built.
     #[error("OIDC: {0}")]
     Oidc(String),
@@ -126,6 +130,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .await?;
     let bootstrap_token = bootstrap_admin(&store, &policy).await?;
     let oidc = config.oidc.clone().map(OidcVerifier::new).transpose().map_err(|e| StartError::Oidc(e.to_string()))?;
+    let provider = keys::open_provider(&config.keys, &config.data_dir).await?;
+    let blobs = keys::open_blobs(&config.blobs, &config.data_dir, provider)?;
     let state = state::AppState::new(
         store.clone(),
         policy.clone(),
@@ -133,6 +139,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         metrics_handle(),
         config.max_body_bytes,
         log_key,
+        state::DataStore { blobs, keys: config.keys.clone(), max_bytes: config.blobs.max_bytes },
     );
     let app = routes::router(state);
     let listener =

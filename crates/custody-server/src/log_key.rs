@@ -57,6 +57,11 @@ pub fn load_or_create(path: &Path, origin: &str) -> Result<Signer, LogKeyError> 
 /// Writes a new file readable by its owner only: to a temporary name, synced, then renamed,
 /// so a crash leaves either no key or the whole key. Refuses to replace an existing one.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    write_private_bytes(path, text.as_bytes())
+}
+
+/// [`write_private`] for bytes (the local keyring's key file).
+pub(crate) fn write_private_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("tmp");
@@ -66,7 +71,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let _ = std::fs::remove_file(&tmp);
     let mut file = options.open(&tmp)?;
-    file.write_all(text.as_bytes())?;
+    file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
     if path.exists() {
@@ -75,6 +80,11 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     }
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Fails unless only the owner may read or write `path`.
+pub(crate) fn check_owner_only(path: &Path) -> std::io::Result<()> {
+    check_private(path).map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))
 }
 
 fn check_private(path: &Path) -> Result<(), LogKeyError> {

@@ -26,6 +26,15 @@ pub(crate) struct Inner {
     pub(crate) max_body_bytes: usize,
     /// The public half of the audit log's key.
     pub(crate) log_key: custody_audit::Verifier,
+    /// Dataset versions' data, encrypted, and the KEK policy.
+    pub(crate) data: DataStore,
+}
+
+/// The encrypted blob store and what chooses its keys.
+pub(crate) struct DataStore {
+    pub(crate) blobs: custody_blobs::BlobStore,
+    pub(crate) keys: crate::keys::KeysConfig,
+    pub(crate) max_bytes: u64,
 }
 
 impl AppState {
@@ -36,8 +45,9 @@ impl AppState {
         metrics: PrometheusHandle,
         max_body_bytes: usize,
         log_key: custody_audit::Verifier,
+        data: DataStore,
     ) -> Self {
-        Self { inner: Arc::new(Inner { store, policy, auth, metrics, max_body_bytes, log_key }) }
+        Self { inner: Arc::new(Inner { store, policy, auth, metrics, max_body_bytes, log_key, data }) }
     }
 
     /// The store.

@@ -22,7 +22,7 @@ pub(crate) fn facts(d: &Dataset) -> ResourceFacts {
 }
 
 /// Resolves a dataset id from a path; an invalid or unknown id is refused and recorded.
-async fn load(ctx: &Ctx, action: Action, id: &str) -> Result<Dataset, ApiError> {
+pub(crate) async fn load(ctx: &Ctx, action: Action, id: &str) -> Result<Dataset, ApiError> {
     let looked_up = match DatasetId::parse(id) {
         Ok(id) => ctx.store().dataset(id).await,
         Err(e) => Err(custody_store::StoreError::Invalid(e)),

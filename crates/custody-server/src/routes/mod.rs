@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit;
+mod data;
 mod datasets;
 mod projects;
 mod proofs;
@@ -16,7 +17,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use custody_core::RequestId;
 use std::time::Instant;
 use utoipa::OpenApi;
@@ -71,6 +72,10 @@ route_table! {
     post "/api/v1/datasets/{id}/classification/lower" => datasets::lower;
     post "/api/v1/datasets/{id}/grants" => datasets::grant;
     delete "/api/v1/datasets/{id}/grants/{principal}" => datasets::revoke;
+    put "/api/v1/datasets/{id}/versions/{label}/data" => data::put;
+    get "/api/v1/datasets/{id}/versions/{label}/data" => data::get;
+    post "/api/v1/datasets/{id}/versions/{label}/data/shred" => data::shred;
+    get "/api/v1/projects/{project}/key-uses" => data::key_uses;
     get "/api/v1/approvals/{id}" => approvals::get;
     post "/api/v1/approvals/{id}/decision" => approvals::decide;
     post "/api/v1/tokens" => tokens::create;
@@ -94,7 +99,7 @@ route_table! {
     paths(
         system::whoami, projects::create, projects::list, projects::get, datasets::register, datasets::list,
         datasets::get, datasets::add_version, datasets::versions, datasets::raise, datasets::lower, datasets::grant,
-        datasets::revoke, approvals::list, approvals::get, approvals::decide, tokens::create, tokens::list,
+        datasets::revoke, data::put, data::get, data::shred, data::key_uses, approvals::list, approvals::get, approvals::decide, tokens::create, tokens::list,
         tokens::revoke, audit::list, proofs::root, proofs::inclusion, proofs::consistency, proofs::key,
         proofs::checkpoint, proofs::checkpoints, proofs::frontier, proofs::export,
     ),

@@ -4,6 +4,7 @@
 mod authn;
 mod bad_input;
 mod common;
+mod data;
 mod lifecycle;
 mod oidc;
 mod proofs;
