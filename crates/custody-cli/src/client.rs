@@ -121,17 +121,59 @@ impl Client {
         body: Option<&B>,
         timeout: Option<std::time::Duration>,
     ) -> Result<reqwest::Response, ClientError> {
-        let url = format!("{}{}", self.base, path);
-        let mut req = self.http.request(method, &url);
+        let mut req = self.request(method, path);
         if let Some(t) = timeout {
             req = req.timeout(t);
-        }
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
+        self.answer(req).await
+    }
+
+    /// PUT raw bytes (a dataset version's data) with extra headers (`custody-run`).
+    pub async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Result<T, ClientError> {
+        let mut req = self.request(Method::PUT, path).body(bytes);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self.answer(req).await?;
+        resp.json().await.map_err(|e| ClientError::Transport(format!("unreadable answer from the server: {e}")))
+    }
+
+    /// A request with extra headers (`range`, `custody-run`, `custody-ticket`) and an optional
+    /// JSON body, answered raw.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut req = self.request(method, path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.answer(req).await
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{}", self.base, path));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn answer(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
         let resp = req
             .send()
             .await
