@@ -105,6 +105,18 @@ impl BlobScope {
     }
 }
 
+/// Where a blob's header is in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobLocation {
+    header: StorePath,
+}
+
+impl fmt::Display for BlobLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.header, f)
+    }
+}
+
 /// A blob as stored.
 #[derive(Debug, Clone)]
 pub struct StoredBlob {
@@ -473,15 +485,34 @@ impl BlobStore {
     /// Rewraps the blob's data key under its KEK's current version, rewriting only the header.
     /// Returns the new header, or `None` if the wrap was already current.
     pub async fn rewrap(&self, scope: &BlobScope, digest: &ContentDigest) -> Result<Option<Header>, BlobError> {
-        let path = scope.header_path(digest);
-        let blob = self.stored(scope, digest).await?.ok_or_else(|| BlobError::NotFound(path.to_string()))?;
-        let new =
-            custody_crypto::rewrap_header(self.provider.as_ref(), &blob.header).await.map_err(envelope_err(&path))?;
-        if new.kek == blob.header.kek {
-            return Ok(None);
+        let location = BlobLocation { header: scope.header_path(digest) };
+        Ok(self.rewrap_at(&location).await?.1)
+    }
+
+    /// Every blob in the store, for store-wide walks (rewrapping after a rotation).
+    pub async fn locations(&self) -> Result<Vec<BlobLocation>, BlobError> {
+        let root = StorePath::default();
+        let metas: Vec<_> = self.store.list(None).try_collect().await.map_err(store_err(&root))?;
+        let mut out: Vec<BlobLocation> = metas
+            .into_iter()
+            .filter(|m| m.location.filename().is_some_and(|f| f.ends_with(".header")))
+            .map(|m| BlobLocation { header: m.location })
+            .collect();
+        out.sort_by(|a, b| a.header.as_ref().cmp(b.header.as_ref()));
+        Ok(out)
+    }
+
+    /// [`BlobStore::rewrap`] by location: the header as it was, and the new one if it changed.
+    pub async fn rewrap_at(&self, location: &BlobLocation) -> Result<(Header, Option<Header>), BlobError> {
+        let path = &location.header;
+        let bytes = self.store.get(path).await.map_err(store_err(path))?.bytes().await.map_err(store_err(path))?;
+        let old = parse_header(path, &bytes)?;
+        let new = custody_crypto::rewrap_header(self.provider.as_ref(), &old).await.map_err(envelope_err(path))?;
+        if new.kek == old.kek {
+            return Ok((old, None));
         }
-        self.store.put(&path, PutPayload::from(new.to_bytes())).await.map_err(store_err(&path))?;
-        Ok(Some(new))
+        self.store.put(path, PutPayload::from(new.to_bytes())).await.map_err(store_err(path))?;
+        Ok((old, Some(new)))
     }
 
     /// The digests stored in `scope`.

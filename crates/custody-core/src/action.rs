@@ -49,6 +49,8 @@ actions! {
     DatasetDataShred = "dataset.data.shred",
     /// Read the key-use ledger of a project (which key protected what, for whom, when).
     KeyUseRead = "key.use.read",
+    /// Manage key-encryption keys: rotate one, rewrap stored data keys (platform-wide).
+    KeyManage = "key.manage",
     /// Read approval requests.
     ApprovalRead = "approval.read",
     /// Approve or reject an approval request.

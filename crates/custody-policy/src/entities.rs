@@ -40,7 +40,7 @@ fn role_attr(role: Role) -> &'static str {
 /// schema says the same (a test checks).
 pub(crate) fn resource_kind_of(action: Action) -> &'static str {
     match action {
-        Action::ProjectCreate => "Platform",
+        Action::ProjectCreate | Action::KeyManage => "Platform",
         Action::ProjectRead | Action::DatasetRegister | Action::KeyUseRead => "Project",
         Action::DatasetRead
         | Action::DatasetUpdate

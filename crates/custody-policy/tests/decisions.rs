@@ -110,7 +110,7 @@ fn ticket() -> RequestContext {
 /// A resource each action applies to, in project `fraud`.
 fn resource_for(action: Action) -> ResourceFacts {
     match action {
-        Action::ProjectCreate => ResourceFacts::Platform,
+        Action::ProjectCreate | Action::KeyManage => ResourceFacts::Platform,
         Action::ProjectRead | Action::DatasetRegister | Action::KeyUseRead => project("fraud"),
         Action::ApprovalRead | Action::ApprovalDecide => approval("fraud", OTHER),
         Action::TokenCreate | Action::TokenRead | Action::TokenRevoke => token(Some("fraud")),
@@ -220,6 +220,7 @@ fn cases() -> Vec<Case> {
             .ctx(RequestContext { ticket: Some("  ".into()), ..ctx() }),
         deny("admin cannot create global tokens", admin(), TokenCreate, token(None)),
         deny("admin cannot create projects", admin(), ProjectCreate, ResourceFacts::Platform),
+        deny("project admin cannot manage keys", admin(), KeyManage, ResourceFacts::Platform),
         deny("admin cannot read the whole log", admin(), AuditRead, audit(None)),
         deny("admin cannot decide own request", admin(), ApprovalDecide, approval("fraud", ME)).by("no-self-approval"),
         // restricted data needs an explicit grant, for admins too
@@ -249,6 +250,7 @@ fn cases() -> Vec<Case> {
         deny("region limits bind global admins", limited_to(global_admin(), &["us-east-1"]), DatasetRead, ds()),
         allow("region limits apply only to datasets", limited_to(viewer(), &[]), ProjectRead, project("fraud")),
         // global roles
+        allow("global admin manages keys", global_admin(), KeyManage, ResourceFacts::Platform).by("global-admin"),
         allow("global admin creates projects", global_admin(), ProjectCreate, ResourceFacts::Platform)
             .by("global-admin"),
         allow("global admin creates global tokens", global_admin(), TokenCreate, token(None)),

@@ -139,7 +139,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         metrics_handle(),
         config.max_body_bytes,
         log_key,
-        state::DataStore { blobs, keys: config.keys.clone(), max_bytes: config.blobs.max_bytes },
+        state::DataStore {
+            blobs,
+            keys: config.keys.clone(),
+            max_bytes: config.blobs.max_bytes,
+            rewrap: Default::default(),
+        },
     );
     let app = routes::router(state);
     let listener =

@@ -35,6 +35,8 @@ pub(crate) struct DataStore {
     pub(crate) blobs: custody_blobs::BlobStore,
     pub(crate) keys: crate::keys::KeysConfig,
     pub(crate) max_bytes: u64,
+    /// The background rewrap job's progress.
+    pub(crate) rewrap: std::sync::Mutex<crate::routes::RewrapStatus>,
 }
 
 impl AppState {

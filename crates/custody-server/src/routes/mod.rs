@@ -5,6 +5,7 @@ mod approvals;
 mod audit;
 mod data;
 mod datasets;
+mod keys;
 mod projects;
 mod proofs;
 mod system;
@@ -21,6 +22,8 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use custody_core::RequestId;
 use std::time::Instant;
 use utoipa::OpenApi;
+
+pub(crate) use keys::RewrapStatus;
 
 /// One route of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +79,9 @@ route_table! {
     get "/api/v1/datasets/{id}/versions/{label}/data" => data::get;
     post "/api/v1/datasets/{id}/versions/{label}/data/shred" => data::shred;
     get "/api/v1/projects/{project}/key-uses" => data::key_uses;
+    post "/api/v1/keys/{key}/rotate" => keys::rotate;
+    post "/api/v1/keys/rewrap" => keys::start_rewrap;
+    get "/api/v1/keys/rewrap" => keys::rewrap_status;
     get "/api/v1/approvals/{id}" => approvals::get;
     post "/api/v1/approvals/{id}/decision" => approvals::decide;
     post "/api/v1/tokens" => tokens::create;
@@ -99,7 +105,7 @@ route_table! {
     paths(
         system::whoami, projects::create, projects::list, projects::get, datasets::register, datasets::list,
         datasets::get, datasets::add_version, datasets::versions, datasets::raise, datasets::lower, datasets::grant,
-        datasets::revoke, data::put, data::get, data::shred, data::key_uses, approvals::list, approvals::get, approvals::decide, tokens::create, tokens::list,
+        datasets::revoke, data::put, data::get, data::shred, data::key_uses, keys::rotate, keys::start_rewrap, keys::rewrap_status, approvals::list, approvals::get, approvals::decide, tokens::create, tokens::list,
         tokens::revoke, audit::list, proofs::root, proofs::inclusion, proofs::consistency, proofs::key,
         proofs::checkpoint, proofs::checkpoints, proofs::frontier, proofs::export,
     ),

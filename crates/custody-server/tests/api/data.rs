@@ -164,3 +164,47 @@ async fn a_shared_kek_is_not_shredded_for_one_version() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn rotation_and_a_background_rewrap_keep_data_readable() {
+    each_backend(|s| async move {
+        s.project("p").await;
+        let ds = s.token("dora", "p", "data-scientist").await;
+        let admin = s.token("ada", "p", "admin").await;
+        let auditor = s.token("aud", "p", "auditor").await;
+        let (id, a) = version_with(&s, &ds, "a", "v1", &content(70_000)).await;
+        let (_, b) = version_with(&s, &ds, "b", "v1", &content(30)).await;
+        let (_, stored) = put(&s, &ds, &a, content(70_000), None).await;
+        assert_eq!(put(&s, &ds, &b, content(30), None).await.0, 201);
+        let kek = stored["kek"]["key_id"].as_str().unwrap().to_owned();
+
+        let rotate = format!("/api/v1/keys/{kek}/rotate");
+        assert_eq!(s.post(&admin, &rotate, json!({})).await.status, 403, "platform-wide: global admins only");
+        let rotated = s.post(&s.admin, &rotate, json!({})).await;
+        assert_eq!((rotated.status.as_u16(), rotated.body["current"].as_u64()), (200, Some(2)), "{:?}", rotated.body);
+        assert_eq!(s.post(&s.admin, "/api/v1/keys/nope/rotate", json!({})).await.status, 404);
+
+        for expected in [1, 0] {
+            let started = s.post(&s.admin, "/api/v1/keys/rewrap", json!({})).await;
+            assert_eq!(started.status, 202, "{:?}", started.body);
+            let mut status = json!(null);
+            for _ in 0..200 {
+                status = s.get(&s.admin, "/api/v1/keys/rewrap").await.body;
+                if status["state"] != "running" {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            assert_eq!(status["state"], "finished", "{status}");
+            assert_eq!((status["blobs"].as_u64(), status["scanned"].as_u64()), (Some(2), Some(2)), "{status}");
+            assert_eq!(status["rewrapped"].as_u64(), Some(expected), "a second run finds everything current: {status}");
+            assert_eq!(status["failed"].as_u64(), Some(0), "{status}");
+        }
+        assert_eq!(get(&s, &ds, &a, &[]).await.2, content(70_000), "the data still reads, now under v2");
+        let uses = s.get(&auditor, &format!("/api/v1/projects/p/key-uses?dataset={id}&operation=rewrap")).await.body;
+        assert_eq!(uses.as_array().unwrap().len(), 1, "{uses}");
+        assert_eq!((uses[0]["key_id"].as_str(), uses[0]["key_version"].as_u64()), (Some(kek.as_str()), Some(2)));
+        s
+    })
+    .await;
+}
