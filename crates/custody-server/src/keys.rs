@@ -265,4 +265,25 @@ mod tests {
         assert_eq!(config.kek_for(&facts("fraud", Classification::Internal, "v1")), "fraud/v1");
         assert_eq!(config.kek_for(&facts("churn", Classification::Internal, "v 2")), "custody-churn-0190-ds-v_2");
     }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = r#"
+            [keys]
+            provider = "openbao"
+            kek = "custody-{project}-{dataset}-{version}"
+
+            [[keys.rules]]
+            classification = "restricted"
+            kek = "restricted-{region}-{dataset}-{version}"
+
+            [blobs]
+            url = "s3://acme-custody-data/blobs"
+        "#;
+        let config: crate::Config = toml::from_str(text).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(config.keys.provider, ProviderChoice::Openbao);
+        assert_eq!(config.keys.rules[0].classification, Some(Classification::Restricted));
+        assert_eq!(config.blobs.url.as_deref(), Some("s3://acme-custody-data/blobs"));
+        assert!(toml::from_str::<crate::Config>("[keys]\nprovider = \"hsm\"").is_err());
+    }
 }
