@@ -76,6 +76,13 @@ fn kms_context(aad: &[u8]) -> HashMap<String, String> {
     map
 }
 
+/// A 256-bit data key from a KMS plaintext, or `bad` if it is not one.
+fn data_key(plaintext: Option<Blob>, bad: impl FnOnce() -> KeyError) -> Result<InputKey, KeyError> {
+    let plain = Zeroizing::new(plaintext.map(Blob::into_inner).unwrap_or_default());
+    let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| bad())?;
+    Ok(InputKey::new(bytes))
+}
+
 /// A KEK name as KMS takes it: ARNs, key ids and aliases as given, a bare name as an alias.
 fn kms_key_id(key_id: &str) -> Result<String, KeyError> {
     let is_key_id = key_id.len() == 36 && key_id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
@@ -190,6 +197,11 @@ impl AwsKms {
         Ok(KekRef { provider: PROVIDER.into(), key_id: arn.into(), version: self.generation(arn).await? })
     }
 
+    /// A wrapped data key as KMS answered it: the key (ARN) that wrapped it and the blob.
+    async fn wrapped(&self, arn: Option<&str>, blob: Option<Blob>) -> Result<(KekRef, Vec<u8>), KeyError> {
+        Ok((self.kek_ref(arn).await?, blob.map(Blob::into_inner).unwrap_or_default()))
+    }
+
     fn check_provider(kek: &KekRef) -> Result<(), KeyError> {
         if kek.provider == PROVIDER { Ok(()) } else { Err(KeyError::WrongProvider(kek.provider.clone())) }
     }
@@ -251,13 +263,11 @@ impl KeyProvider for AwsKms {
                 Ok(out) => out,
                 Err(e) => return Err(self.resolve(key_id, 0, failure(e)).await),
             };
-            let plain = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
-            let bytes: [u8; 32] = plain
-                .as_slice()
-                .try_into()
-                .map_err(|_| KeyError::Unavailable("AWS KMS returned a data key that is not 256 bits".into()))?;
-            let wrapped = out.ciphertext_blob.map(Blob::into_inner).unwrap_or_default();
-            Ok(NewDataKey { data_key: InputKey::new(bytes), kek: self.kek_ref(out.key_id.as_deref()).await?, wrapped })
+            let data_key = data_key(out.plaintext, || {
+                KeyError::Unavailable("AWS KMS returned a data key that is not 256 bits".into())
+            })?;
+            let (kek, wrapped) = self.wrapped(out.key_id.as_deref(), out.ciphertext_blob).await?;
+            Ok(NewDataKey { data_key, kek, wrapped })
         })
     }
 
@@ -277,10 +287,7 @@ impl KeyProvider for AwsKms {
                 .send()
                 .await;
             match sent {
-                Ok(out) => Ok((
-                    self.kek_ref(out.key_id.as_deref()).await?,
-                    out.ciphertext_blob.map(Blob::into_inner).unwrap_or_default(),
-                )),
+                Ok(out) => self.wrapped(out.key_id.as_deref(), out.ciphertext_blob).await,
                 Err(e) => Err(self.resolve(key_id, 0, failure(e)).await),
             }
         })
@@ -306,12 +313,7 @@ impl KeyProvider for AwsKms {
                 Ok(out) => out,
                 Err(e) => return Err(self.resolve(&kek.key_id, kek.version, failure(e)).await),
             };
-            let plain = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
-            let bytes: [u8; 32] = plain
-                .as_slice()
-                .try_into()
-                .map_err(|_| KeyError::Unwrap { key: kek.key_id.clone(), version: kek.version })?;
-            Ok(InputKey::new(bytes))
+            data_key(out.plaintext, || KeyError::Unwrap { key: kek.key_id.clone(), version: kek.version })
         })
     }
 
@@ -336,10 +338,7 @@ impl KeyProvider for AwsKms {
                 .send()
                 .await;
             match sent {
-                Ok(out) => Ok((
-                    self.kek_ref(out.key_id.as_deref()).await?,
-                    out.ciphertext_blob.map(Blob::into_inner).unwrap_or_default(),
-                )),
+                Ok(out) => self.wrapped(out.key_id.as_deref(), out.ciphertext_blob).await,
                 Err(e) => Err(self.resolve(&kek.key_id, kek.version, failure(e)).await),
             }
         })

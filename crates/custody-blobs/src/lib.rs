@@ -25,6 +25,7 @@
 
 use aws_lc_rs::digest;
 use bytes::Bytes;
+pub use custody_core::Sha256Digest;
 use custody_crypto::chunked::{self, RandomAccess, Sealed};
 use custody_crypto::{EncryptionContext, EnvelopeError, Header, InputKey, KeyProvider};
 use futures_util::TryStreamExt;
@@ -37,43 +38,11 @@ use std::sync::Arc;
 /// Uploads larger than this go in parts.
 const PART: usize = 8 * 1024 * 1024;
 
-/// A SHA-256 digest of plaintext: a blob's address within its scope.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ContentDigest(pub [u8; 32]);
-
-impl ContentDigest {
-    /// From `sha256:<64 hex>` or bare hex.
-    pub fn parse(text: &str) -> Result<Self, BlobError> {
-        let hex_part = text.strip_prefix("sha256:").unwrap_or(text);
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(hex_part, &mut out)
-            .map_err(|_| BlobError::Invalid(format!("`{text}` is not a SHA-256 digest (sha256:<64 hex digits>)")))?;
-        Ok(ContentDigest(out))
-    }
-
-    /// The digest of `bytes`.
-    pub fn of(bytes: &[u8]) -> Self {
-        let d = digest::digest(&digest::SHA256, bytes);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        ContentDigest(out)
-    }
-
-    fn hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Display for ContentDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
-    }
-}
-
-impl fmt::Debug for ContentDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
+/// The SHA-256 of `bytes`, as blobs are addressed.
+pub fn sha256(bytes: &[u8]) -> Sha256Digest {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
+    Sha256Digest::from_bytes(out)
 }
 
 /// What a blob belongs to: the unit its keys protect and a shred destroys.
@@ -96,12 +65,14 @@ impl BlobScope {
         ])
     }
 
-    fn header_path(&self, digest: &ContentDigest) -> StorePath {
-        self.prefix().join(format!("{}.header", digest.hex()))
+    fn header_path(&self, digest: &Sha256Digest) -> StorePath {
+        self.prefix().join(format!("{}.header", hex::encode(digest.as_bytes())))
     }
 
-    fn payload_path(&self, digest: &ContentDigest, object: &str) -> StorePath {
-        self.prefix().join(format!("{}.{object}.payload", digest.hex()))
+    /// The payload a header names (by the object id in its context).
+    fn payload_path(&self, digest: &Sha256Digest, header: &Header) -> StorePath {
+        let object = header.context.get("object").map_or("", String::as_str);
+        self.prefix().join(format!("{}.{object}.payload", hex::encode(digest.as_bytes())))
     }
 }
 
@@ -121,7 +92,7 @@ impl fmt::Display for BlobLocation {
 #[derive(Debug, Clone)]
 pub struct StoredBlob {
     /// Its address.
-    pub digest: ContentDigest,
+    pub digest: Sha256Digest,
     /// Its header (context, KEK reference, wrapped data key).
     pub header: Header,
     /// The plaintext length.
@@ -138,9 +109,9 @@ pub enum BlobError {
     #[error("blob content hashes to {actual}, not the declared {declared}")]
     DigestMismatch {
         /// The address.
-        declared: ContentDigest,
+        declared: Sha256Digest,
         /// What the content hashes to.
-        actual: ContentDigest,
+        actual: Sha256Digest,
     },
     /// No such blob.
     #[error("no blob {0}")]
@@ -195,11 +166,10 @@ impl<T> Hashing<T> {
         Hashing { inner, sha: digest::Context::new(&digest::SHA256) }
     }
 
-    fn finish(self) -> (T, ContentDigest) {
-        let d = self.sha.finish();
+    fn finish(self) -> (T, Sha256Digest) {
         let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        (self.inner, ContentDigest(out))
+        out.copy_from_slice(self.sha.finish().as_ref());
+        (self.inner, Sha256Digest::from_bytes(out))
     }
 }
 
@@ -227,7 +197,8 @@ pub struct OpenBlob {
     header: Header,
     data_key: InputKey,
     payload: StorePath,
-    digest: ContentDigest,
+    payload_size: u64,
+    digest: Sha256Digest,
 }
 
 impl OpenBlob {
@@ -296,7 +267,7 @@ impl BlobStore {
         scope: &BlobScope,
         key_id: &str,
         mut context: EncryptionContext,
-        declared: ContentDigest,
+        declared: Sha256Digest,
         input: impl Read + Send + 'static,
     ) -> Result<StoredBlob, BlobError> {
         let header_path = scope.header_path(&declared);
@@ -328,8 +299,7 @@ impl BlobStore {
         if actual != declared {
             return Err(BlobError::DigestMismatch { declared, actual });
         }
-        let object = header.context.get("object").cloned().unwrap_or_default();
-        let payload_path = scope.payload_path(&declared, &object);
+        let payload_path = scope.payload_path(&declared, &header);
         self.upload(&payload_path, &mut sealed).await?;
         let create = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.store.put_opts(&header_path, PutPayload::from(header.to_bytes()), create).await {
@@ -372,27 +342,36 @@ impl BlobStore {
     }
 
     /// The blob stored in `scope` at `digest`, if any (its header only).
-    pub async fn stored(&self, scope: &BlobScope, digest: &ContentDigest) -> Result<Option<StoredBlob>, BlobError> {
-        let path = scope.header_path(digest);
-        let bytes = match self.store.get(&path).await {
-            Ok(got) => got.bytes().await.map_err(store_err(&path))?,
+    pub async fn stored(&self, scope: &BlobScope, digest: &Sha256Digest) -> Result<Option<StoredBlob>, BlobError> {
+        Ok(self.located(scope, digest).await?.map(|(blob, _)| blob))
+    }
+
+    /// The stored blob and its payload's size in bytes.
+    async fn located(&self, scope: &BlobScope, digest: &Sha256Digest) -> Result<Option<(StoredBlob, u64)>, BlobError> {
+        let Some(header) = self.read_header(&scope.header_path(digest)).await? else { return Ok(None) };
+        let payload = scope.payload_path(digest, &header);
+        let size = self.store.head(&payload).await.map_err(store_err(&payload))?.size;
+        let plaintext_len =
+            chunked::plaintext_len(size).map_err(|e| envelope_err(&payload)(EnvelopeError::Container(e.into())))?;
+        Ok(Some((StoredBlob { digest: *digest, header, plaintext_len, created: false }, size)))
+    }
+
+    /// The header at `path`, if there is one.
+    async fn read_header(&self, path: &StorePath) -> Result<Option<Header>, BlobError> {
+        let bytes = match self.store.get(path).await {
+            Ok(got) => got.bytes().await.map_err(store_err(path))?,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(store_err(&path)(e)),
+            Err(e) => return Err(store_err(path)(e)),
         };
-        let header = parse_header(&path, &bytes)?;
-        let object = header.context.get("object").cloned().unwrap_or_default();
-        let payload = scope.payload_path(digest, &object);
-        let meta = self.store.head(&payload).await.map_err(store_err(&payload))?;
-        let plaintext_len = chunked::plaintext_len(meta.size)
-            .map_err(|e| envelope_err(&payload)(EnvelopeError::Container(e.into())))?;
-        Ok(Some(StoredBlob { digest: *digest, header, plaintext_len, created: false }))
+        parse_header(path, &bytes).map(Some)
     }
 
     /// Unwraps a blob's data key (one use of its KEK), ready for [`BlobStore::read_opened`]
     /// or [`BlobStore::read_range_opened`].
-    pub async fn open(&self, scope: &BlobScope, digest: &ContentDigest) -> Result<OpenBlob, BlobError> {
+    pub async fn open(&self, scope: &BlobScope, digest: &Sha256Digest) -> Result<OpenBlob, BlobError> {
         let path = scope.header_path(digest);
-        let blob = self.stored(scope, digest).await?.ok_or_else(|| BlobError::NotFound(path.to_string()))?;
+        let (blob, payload_size) =
+            self.located(scope, digest).await?.ok_or_else(|| BlobError::NotFound(path.to_string()))?;
         if blob.header.context.get("digest") != Some(&digest.to_string()) {
             return Err(envelope_err(&path)(EnvelopeError::Container(custody_crypto::ContainerError::Header(
                 "the header was made for another blob".into(),
@@ -400,8 +379,13 @@ impl BlobStore {
         }
         let data_key =
             custody_crypto::open_header(self.provider.as_ref(), &blob.header).await.map_err(envelope_err(&path))?;
-        let object = blob.header.context.get("object").cloned().unwrap_or_default();
-        Ok(OpenBlob { payload: scope.payload_path(digest, &object), header: blob.header, data_key, digest: *digest })
+        Ok(OpenBlob {
+            payload: scope.payload_path(digest, &blob.header),
+            payload_size,
+            header: blob.header,
+            data_key,
+            digest: *digest,
+        })
     }
 
     /// Decrypts the blob into `output`, checking the plaintext against its address. Output is
@@ -410,7 +394,7 @@ impl BlobStore {
     pub async fn read_to<W: Write + Send + 'static>(
         &self,
         scope: &BlobScope,
-        digest: &ContentDigest,
+        digest: &Sha256Digest,
         output: W,
     ) -> Result<(Header, u64, W), BlobError> {
         let blob = self.open(scope, digest).await?;
@@ -453,7 +437,7 @@ impl BlobStore {
     pub async fn read_range(
         &self,
         scope: &BlobScope,
-        digest: &ContentDigest,
+        digest: &Sha256Digest,
         range: std::ops::Range<u64>,
     ) -> Result<(Header, Vec<u8>), BlobError> {
         let blob = self.open(scope, digest).await?;
@@ -463,11 +447,10 @@ impl BlobStore {
 
     /// [`BlobStore::read_range`] for a blob already opened.
     pub async fn read_range_opened(&self, blob: OpenBlob, range: std::ops::Range<u64>) -> Result<Vec<u8>, BlobError> {
-        let meta = self.store.head(&blob.payload).await.map_err(store_err(&blob.payload))?;
         let payload = RemotePayload {
             store: self.store.clone(),
             path: blob.payload.clone(),
-            size: meta.size,
+            size: blob.payload_size,
             runtime: tokio::runtime::Handle::current(),
         };
         let context = blob.header.payload_context();
@@ -484,7 +467,7 @@ impl BlobStore {
 
     /// Rewraps the blob's data key under its KEK's current version, rewriting only the header.
     /// Returns the new header, or `None` if the wrap was already current.
-    pub async fn rewrap(&self, scope: &BlobScope, digest: &ContentDigest) -> Result<Option<Header>, BlobError> {
+    pub async fn rewrap(&self, scope: &BlobScope, digest: &Sha256Digest) -> Result<Option<Header>, BlobError> {
         let location = BlobLocation { header: scope.header_path(digest) };
         Ok(self.rewrap_at(&location).await?.1)
     }
@@ -505,8 +488,7 @@ impl BlobStore {
     /// [`BlobStore::rewrap`] by location: the header as it was, and the new one if it changed.
     pub async fn rewrap_at(&self, location: &BlobLocation) -> Result<(Header, Option<Header>), BlobError> {
         let path = &location.header;
-        let bytes = self.store.get(path).await.map_err(store_err(path))?.bytes().await.map_err(store_err(path))?;
-        let old = parse_header(path, &bytes)?;
+        let old = self.read_header(path).await?.ok_or_else(|| BlobError::NotFound(path.to_string()))?;
         let new = custody_crypto::rewrap_header(self.provider.as_ref(), &old).await.map_err(envelope_err(path))?;
         if new.kek == old.kek {
             return Ok((old, None));
@@ -516,12 +498,12 @@ impl BlobStore {
     }
 
     /// The digests stored in `scope`.
-    pub async fn list(&self, scope: &BlobScope) -> Result<Vec<ContentDigest>, BlobError> {
+    pub async fn list(&self, scope: &BlobScope) -> Result<Vec<Sha256Digest>, BlobError> {
         let prefix = scope.prefix();
         let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(store_err(&prefix))?;
-        let mut out: Vec<ContentDigest> = metas
+        let mut out: Vec<Sha256Digest> = metas
             .iter()
-            .filter_map(|m| m.location.filename()?.strip_suffix(".header").map(ContentDigest::parse))
+            .filter_map(|m| m.location.filename()?.strip_suffix(".header").map(Sha256Digest::parse))
             .filter_map(Result::ok)
             .collect();
         out.sort_unstable();
@@ -529,12 +511,11 @@ impl BlobStore {
     }
 
     /// Deletes a blob: its header first (it disappears at once), then its payloads.
-    pub async fn delete(&self, scope: &BlobScope, digest: &ContentDigest) -> Result<bool, BlobError> {
+    pub async fn delete(&self, scope: &BlobScope, digest: &Sha256Digest) -> Result<bool, BlobError> {
         let path = scope.header_path(digest);
         let Some(blob) = self.stored(scope, digest).await? else { return Ok(false) };
         self.store.delete(&path).await.map_err(store_err(&path))?;
-        let object = blob.header.context.get("object").cloned().unwrap_or_default();
-        let payload = scope.payload_path(digest, &object);
+        let payload = scope.payload_path(digest, &blob.header);
         self.store.delete(&payload).await.map_err(store_err(&payload))?;
         Ok(true)
     }
@@ -555,19 +536,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digests_parse_and_print() {
-        let d = ContentDigest::of(b"abc");
-        assert_eq!(d.to_string(), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert_eq!(ContentDigest::parse(&d.to_string()).unwrap(), d);
-        assert_eq!(ContentDigest::parse(&d.hex()).unwrap(), d);
-        assert!(ContentDigest::parse("sha256:zz").is_err());
+    fn blobs_are_addressed_by_sha256() {
+        assert_eq!(
+            sha256(b"abc").to_string(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
     fn scopes_cannot_escape_their_prefix() {
         for project in ["..", "../etc", ".", "a/b"] {
             let scope = BlobScope { project: project.into(), dataset: "a/../b".into(), version: "v1".into() };
-            let path = scope.header_path(&ContentDigest::of(b""));
+            let path = scope.header_path(&sha256(b""));
             assert_eq!(path.parts().count(), 4, "{path}");
             assert!(path.parts().all(|p| p.as_ref() != ".." && p.as_ref() != "."), "{path}");
         }

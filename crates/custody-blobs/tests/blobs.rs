@@ -2,7 +2,7 @@
 //! `scripts/with-moto.sh`; skipped without it except under CI=true).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr, missing_docs)]
 
-use custody_blobs::{BlobError, BlobScope, BlobStore, ContentDigest};
+use custody_blobs::{BlobError, BlobScope, BlobStore, Sha256Digest, sha256};
 use custody_crypto::{KeyProvider, LocalKeyring, Unlocker};
 use std::io::Read;
 use std::sync::Arc;
@@ -23,11 +23,11 @@ fn data(n: usize) -> Vec<u8> {
 }
 
 async fn put(store: &BlobStore, scope: &BlobScope, bytes: Vec<u8>) -> Result<custody_blobs::StoredBlob, BlobError> {
-    let digest = ContentDigest::of(&bytes);
+    let digest = sha256(&bytes);
     store.put(scope, "kek", Default::default(), digest, std::io::Cursor::new(bytes)).await
 }
 
-async fn read(store: &BlobStore, scope: &BlobScope, digest: &ContentDigest) -> Result<Vec<u8>, BlobError> {
+async fn read(store: &BlobStore, scope: &BlobScope, digest: &Sha256Digest) -> Result<Vec<u8>, BlobError> {
     store.read_to(scope, digest, Vec::new()).await.map(|(_, _, out)| out)
 }
 
@@ -82,7 +82,7 @@ async fn bad_input_stores_nothing() {
     let store = BlobStore::local(&root, kr).unwrap();
 
     // Content that does not match its declared address.
-    let declared = ContentDigest::of(b"something else");
+    let declared = sha256(b"something else");
     let err = store.put(&scope("v1"), "kek", Default::default(), declared, std::io::Cursor::new(data(100))).await;
     assert!(matches!(err, Err(BlobError::DigestMismatch { .. })), "{err:?}");
 
@@ -119,7 +119,7 @@ async fn tampering_is_detected() {
     let store = BlobStore::local(&root, kr).unwrap();
     let a = put(&store, &scope("v1"), data(5 * CHUNK)).await.unwrap();
     let b = put(&store, &scope("v1"), data(5 * CHUNK + 1)).await.unwrap();
-    let find = |d: &ContentDigest, suffix: &str| {
+    let find = |d: &Sha256Digest, suffix: &str| {
         let hex = &d.to_string()[7..];
         files(&root)
             .into_iter()

@@ -9,7 +9,7 @@
 
 use crate::chunked::InputKey;
 use crate::container::KekRef;
-use crate::provider::{BoxFuture, KekInfo, KeyError, KeyProvider, ShredReceipt};
+use crate::provider::{BoxFuture, KekInfo, KeyError, KeyProvider, ShredReceipt, now_rfc3339};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -104,10 +104,6 @@ pub struct LocalKeyring {
     unlock: Unlock,
     master: LessSafeKey,
     state: Mutex<State>,
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 fn random<const N: usize>() -> Result<[u8; N], KeyError> {
@@ -260,7 +256,7 @@ impl LocalKeyring {
     }
 
     fn new_version() -> Result<Version, KeyError> {
-        Ok(Version { material: Some(B64.encode(random::<32>()?)), created: now(), destroyed: None })
+        Ok(Version { material: Some(B64.encode(random::<32>()?)), created: now_rfc3339(), destroyed: None })
     }
 
     fn wrap_now(&self, key_id: &str, data_key: &InputKey, aad: &[u8]) -> Result<(KekRef, Vec<u8>), KeyError> {
@@ -303,7 +299,7 @@ impl LocalKeyring {
             if let Some(w) = version.filter(|w| !kek.versions.contains_key(w)) {
                 return Err(KeyError::UnknownVersion { key: key_id.into(), version: w });
             }
-            let when = now();
+            let when = now_rfc3339();
             let mut versions = Vec::new();
             for (n, v) in kek.versions.iter_mut().filter(|(n, _)| version.is_none_or(|w| **n == w)) {
                 if v.material.take().is_some() {

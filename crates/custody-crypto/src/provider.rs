@@ -101,6 +101,11 @@ pub struct ShredReceipt {
     pub pending_until: Option<String>,
 }
 
+/// Now, as RFC 3339 (receipts and keyring versions).
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
 impl ShredReceipt {
     /// A receipt for material destroyed now (`pending_until`: `None`).
     pub fn now(provider: &str, key_id: &str, versions: Vec<u32>) -> Self {
@@ -108,9 +113,7 @@ impl ShredReceipt {
             provider: provider.into(),
             key_id: key_id.into(),
             versions,
-            destroyed_at: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            destroyed_at: now_rfc3339(),
             pending_until: None,
         }
     }

@@ -245,6 +245,11 @@ impl OpenBaoTransit {
             return Ok(());
         }
         let key = self.read_key(key_id).await?;
+        self.accept(key_id, &key)
+    }
+
+    /// Remembers `key` as usable, if it is a derived AES-256-GCM key.
+    fn accept(&self, key_id: &str, key: &KeyData) -> Result<(), KeyError> {
         if !key.derived || key.kind != "aes256-gcm96" {
             return Err(KeyError::Invalid(format!(
                 "OpenBao key `{key_id}` is a {} key{}: Custody binds each object's context by key derivation and needs a derived aes256-gcm96 key",
@@ -416,9 +421,9 @@ impl KeyProvider for OpenBaoTransit {
     fn ensure_key<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, Result<u32, KeyError>> {
         Box::pin(async move {
             match self.read_key(key_id).await {
-                Ok(_) => {
-                    self.check_key(key_id).await?;
-                    Ok(self.read_key(key_id).await?.latest_version)
+                Ok(key) => {
+                    self.accept(key_id, &key)?;
+                    Ok(key.latest_version)
                 }
                 Err(KeyError::UnknownKey(_)) => {
                     let body = json!({"type": "aes256-gcm96", "derived": true});

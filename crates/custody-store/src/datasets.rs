@@ -210,6 +210,22 @@ impl Store {
             .collect()
     }
 
+    /// A dataset's version by label, if there is one.
+    pub async fn dataset_version(
+        &self,
+        dataset_id: DatasetId,
+        label: &str,
+    ) -> Result<Option<DatasetVersion>, StoreError> {
+        sqlx::query("SELECT * FROM dataset_versions WHERE dataset_id = $1 AND label = $2")
+            .bind(dataset_id.to_string())
+            .bind(label)
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(version_from_row)
+            .transpose()
+    }
+
     /// Raises a dataset's classification. Lowering goes through an approval instead.
     pub async fn raise_classification(
         &self,

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use custody_blobs::{BlobError, BlobScope, ContentDigest};
+use custody_blobs::{BlobError, BlobScope};
 use custody_core::{Action, AuditDraft, Dataset, DatasetVersion, KeyOperation, KeyUse};
 use custody_crypto::{EnvelopeError, Header, KekRef, KeyError, ShredReceipt};
 use futures_util::TryStreamExt;
@@ -104,11 +104,14 @@ fn blob_error(e: BlobError, what: &str) -> ApiError {
     }
 }
 
-/// Finds the version, refusing (and recording) when there is none.
-async fn version(ctx: &Ctx, draft: &AuditDraft, d: &Dataset, label: &str) -> Result<DatasetVersion, ApiError> {
-    let versions = ctx.store().dataset_versions(d.id).await.map_err(|e| ctx.store_error(e))?;
-    match versions.into_iter().find(|v| v.label.as_str() == label) {
-        Some(v) => Ok(v),
+/// Finds the version and makes it the record's resource, refusing (and recording) when there
+/// is none.
+async fn version(ctx: &Ctx, draft: &mut AuditDraft, d: &Dataset, label: &str) -> Result<DatasetVersion, ApiError> {
+    match ctx.store().dataset_version(d.id, label).await.map_err(|e| ctx.store_error(e))? {
+        Some(v) => {
+            draft.resource = custody_core::ResourceRef::new("dataset_version", v.id);
+            Ok(v)
+        }
         None => Err(ctx.refuse(draft.clone(), ApiError::not_found("version", format!("no version `{label}`"))).await),
     }
 }
@@ -152,8 +155,7 @@ pub(crate) async fn put(
         Ok(r) => r,
         Err(e) => return Err(ctx.refuse(draft, e).await),
     };
-    let v = version(&ctx, &draft, &d, &label).await?;
-    draft.resource = custody_core::ResourceRef::new("dataset_version", v.id);
+    let v = version(&ctx, &mut draft, &d, &label).await?;
     let data = &ctx.state.inner.data;
     let dataset_id = d.id.to_string();
     let kek = data.keys.kek_for(&crate::keys::DataFacts::of(&d, &dataset_id, v.label.as_str()));
@@ -170,8 +172,7 @@ pub(crate) async fn put(
     ]
     .into_iter()
     .collect();
-    let declared = ContentDigest(*v.digest.as_bytes());
-    let stored = match data.blobs.put(&scope(&d, &v), &kek, context, declared, input).await {
+    let stored = match data.blobs.put(&scope(&d, &v), &kek, context, v.digest, input).await {
         Ok(s) => s,
         Err(e) => return Err(ctx.refuse(draft, blob_error(e, "body")).await),
     };
@@ -232,10 +233,9 @@ pub(crate) async fn get(
         Ok(r) => r,
         Err(e) => return Err(ctx.refuse(draft, e).await),
     };
-    let v = version(&ctx, &draft, &d, &label).await?;
-    draft.resource = custody_core::ResourceRef::new("dataset_version", v.id);
+    let v = version(&ctx, &mut draft, &d, &label).await?;
     let blobs = ctx.state.inner.data.blobs.clone();
-    let digest = ContentDigest(*v.digest.as_bytes());
+    let digest = v.digest;
     let blob = match blobs.open(&scope(&d, &v), &digest).await {
         Ok(b) => b,
         Err(e) => return Err(ctx.refuse(draft, blob_error(e, "data")).await),
@@ -277,7 +277,7 @@ pub(crate) async fn get(
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }
     });
-    let stream = tokio_stream_from(rx);
+    let stream = receiver_stream(rx);
     Ok((
         StatusCode::OK,
         [
@@ -290,7 +290,7 @@ pub(crate) async fn get(
         .into_response())
 }
 
-fn tokio_stream_from(
+fn receiver_stream(
     mut rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
@@ -349,8 +349,7 @@ pub(crate) async fn shred(
     if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(ctx.refuse(draft, ApiError::invalid("reason", "must be 1 to 1000 characters")).await);
     }
-    let v = version(&ctx, &draft, &d, &label).await?;
-    draft.resource = custody_core::ResourceRef::new("dataset_version", v.id);
+    let v = version(&ctx, &mut draft, &d, &label).await?;
     let blobs = &ctx.state.inner.data.blobs;
     let scope = scope(&d, &v);
     let mut headers: Vec<Header> = Vec::new();

@@ -18,11 +18,23 @@ const BATCH: usize = 256;
 /// Failures kept in the status.
 const MAX_FAILURES: usize = 20;
 
+/// Where the rewrap job is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum RewrapState {
+    /// None has run since the server started.
+    #[default]
+    Idle,
+    Running,
+    Finished,
+    /// It could not list the store.
+    Failed,
+}
+
 /// The rewrap job's progress.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub(crate) struct RewrapStatus {
-    /// `idle`, `running`, `finished` or `failed`.
-    state: &'static str,
+    state: RewrapState,
     /// Who started the last job.
     started_by: Option<String>,
     /// When it started and finished (RFC 3339).
@@ -74,11 +86,11 @@ pub(crate) async fn start_rewrap(ctx: Ctx) -> Result<(StatusCode, Json<RewrapSta
     let draft = ctx.authorize(Action::KeyManage, ResourceFacts::Platform).await?;
     let started = {
         let mut status = ctx.state.inner.data.rewrap.lock().map_err(|_| ApiError::internal())?;
-        if status.state == "running" {
+        if status.state == RewrapState::Running {
             None
         } else {
             *status = RewrapStatus {
-                state: "running",
+                state: RewrapState::Running,
                 started_by: Some(ctx.principal.id.clone()),
                 started_at: Some(now_text()),
                 ..RewrapStatus::default()
@@ -102,7 +114,7 @@ pub(crate) async fn rewrap_status(ctx: Ctx) -> Result<Json<RewrapStatus>, ApiErr
     let draft = ctx.authorize(Action::KeyManage, ResourceFacts::Platform).await?;
     let status = ctx.state.inner.data.rewrap.lock().map_err(|_| ApiError::internal())?.clone();
     ctx.record(draft).await?;
-    Ok(Json(if status.state.is_empty() { RewrapStatus { state: "idle", ..status } } else { status }))
+    Ok(Json(status))
 }
 
 fn rewrap_use(draft: &AuditDraft, header: &Header) -> KeyUse {
@@ -149,7 +161,7 @@ async fn run_rewrap(state: AppState, draft: AuditDraft) {
         Ok(l) => l,
         Err(e) => {
             update(&state, |s| {
-                s.state = "failed";
+                s.state = RewrapState::Failed;
                 s.failures.push(e.to_string());
                 s.finished_at = Some(now_text());
             });
@@ -187,7 +199,7 @@ async fn run_rewrap(state: AppState, draft: AuditDraft) {
         tracing::error!(error = %e, "recording the end of a rewrap job");
     }
     update(&state, |s| {
-        s.state = "finished";
+        s.state = RewrapState::Finished;
         s.finished_at = Some(now_text());
     });
 }
