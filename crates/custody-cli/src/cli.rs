@@ -67,6 +67,15 @@ pub enum Command {
     /// Key-encryption keys of the local keyring.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Sign a model (a directory or a single file) into an OpenSSF Model Signing bundle
+    /// (offline; `model_signing verify key` accepts it).
+    Sign(SignArgs),
+    /// Verify a model against an OpenSSF Model Signing bundle (offline): the signature, then
+    /// every file. Exit 0 verified, 9 not verified (names what differs), 1 cannot check.
+    Verify(VerifyArgs),
+    /// Signing keys for `sign` (offline).
+    #[command(subcommand, name = "signing-key")]
+    SigningKey(SigningKeyCmd),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -536,4 +545,70 @@ mod tests {
     fn the_command_line_is_consistent() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The model: a directory, or a single file.
+    pub model: PathBuf,
+    /// The private key (PEM: PKCS#8 or SEC1; ECDSA P-256/P-384/P-521 or Ed25519).
+    #[arg(long, value_name = "PEM")]
+    pub private_key: PathBuf,
+    /// Where to write the bundle (left out of the manifest if it lies inside the model).
+    #[arg(long, value_name = "FILE", default_value = "model.sig")]
+    pub signature: PathBuf,
+    #[command(flatten)]
+    pub hashing: HashingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HashingArgs {
+    /// The resource digest: sha256 (what every OMS verifier takes) or blake3 (faster).
+    #[arg(long = "hash", value_enum, default_value_t = HashChoice::Sha256)]
+    pub hash: HashChoice,
+    /// Cut files into shards of this many bytes (`path:start:end` resources).
+    #[arg(long, value_name = "BYTES")]
+    pub shard_size: Option<u64>,
+    /// A path (relative to the model) to leave out, with everything under it (repeatable).
+    #[arg(long = "ignore-path", value_name = "PATH")]
+    pub ignore_paths: Vec<String>,
+    /// Include .git, .gitattributes, .github and .gitignore.
+    #[arg(long)]
+    pub no_ignore_git_paths: bool,
+    /// Follow symbolic links (refused otherwise).
+    #[arg(long)]
+    pub allow_symlinks: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum HashChoice {
+    /// SHA-256.
+    Sha256,
+    /// BLAKE3.
+    Blake3,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The model (a directory or a single file).
+    pub model: PathBuf,
+    /// The bundle.
+    #[arg(long, value_name = "FILE", default_value = "model.sig")]
+    pub signature: PathBuf,
+    /// The signer's public key (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub public_key: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCmd {
+    /// Generate a key pair: the private key (PKCS#8 PEM, mode 0600) and `<OUT>.pub`.
+    Generate {
+        /// Where to write the private key.
+        #[arg(long, value_name = "PEM")]
+        out: PathBuf,
+        /// p256, p384, p521 (ECDSA) or ed25519 (Custody's own bundles only).
+        #[arg(long, default_value = "p256")]
+        algorithm: String,
+    },
 }

@@ -33,6 +33,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encrypt(args) => crate::envelope::encrypt(args, json).await,
         Command::Decrypt(args) => crate::envelope::decrypt(args, json).await,
         Command::Keys(cmd) => crate::envelope::keys(cmd, json).await,
+        Command::Sign(args) => crate::provenance::sign(args, json).await,
+        Command::Verify(args) => crate::provenance::verify(args, json).await,
+        Command::SigningKey(cmd) => crate::provenance::signing_key(cmd, json),
         Command::Audit(AuditCmd::Verify { dir, key, key_file, jsonl }) => {
             let key = match (key, key_file) {
                 (Some(k), _) => k,

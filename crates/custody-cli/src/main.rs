@@ -9,6 +9,7 @@ mod demo;
 mod digest;
 mod envelope;
 mod output;
+mod provenance;
 
 use clap::{CommandFactory, Parser};
 use client::ClientError;

@@ -92,6 +92,15 @@ impl Serialization {
         }
     }
 
+    /// The `algorithm` of every resource, as OMS signers write it: the hash's name, or in
+    /// shard mode `<hash>-sharded-<shard_size>`.
+    pub fn resource_algorithm(&self) -> String {
+        match self.method {
+            Method::Files => self.hash.as_str().to_owned(),
+            Method::Shards { shard_size } => format!("{}-sharded-{shard_size}", self.hash),
+        }
+    }
+
     /// Whether `relative` (a `/`-separated path under the model root) is ignored: it equals
     /// an ignore path or lies under one, compared component by component.
     pub fn is_ignored(&self, relative: &str) -> bool {
@@ -114,11 +123,24 @@ impl Serialization {
 pub(crate) struct SerializationRecord {
     pub method: String,
     pub hash_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_number")]
     pub shard_size: Option<u64>,
     pub allow_symlinks: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_paths: Vec<String>,
+}
+
+/// A byte count written as a JSON integer, or as a float with no fraction: model_signing goes
+/// through protobuf's `Struct`, whose numbers are doubles (`1000.0`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    if let Some(u) = n.as_u64() {
+        return Ok(Some(u));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 9.007_199_254_740_992e15 => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!("`{n}` is not a whole number of bytes"))),
+    }
 }
 
 impl From<&Serialization> for SerializationRecord {

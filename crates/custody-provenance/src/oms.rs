@@ -47,7 +47,7 @@ pub fn statement_bytes(manifest: &Manifest) -> Vec<u8> {
                 .map(|r| ResourceRecord {
                     name: r.name.to_string(),
                     digest: hex::encode(r.digest),
-                    algorithm: r.algorithm.as_str().to_owned(),
+                    algorithm: manifest.serialization.resource_algorithm(),
                 })
                 .collect(),
         },
@@ -93,6 +93,7 @@ fn v1_manifest(head: Statement<serde_json::Value>) -> Result<SignedManifest, Pro
     let serialization = Serialization::try_from(predicate.serialization)?;
     let mut resources = Vec::with_capacity(predicate.resources.len());
     let mut names = HashSet::new();
+    let algorithm_name = serialization.resource_algorithm();
     for (i, r) in predicate.resources.into_iter().enumerate() {
         let field = format!("statement.predicate.resources[{i}]");
         let name = ResourceName::parse(&r.name, serialization.method)
@@ -100,10 +101,15 @@ fn v1_manifest(head: Statement<serde_json::Value>) -> Result<SignedManifest, Pro
         if !names.insert(name.clone()) {
             return Err(ProvenanceError::bundle(format!("{field}.name"), format!("`{name}` appears twice")));
         }
-        let algorithm = HashAlgorithm::parse(&r.algorithm).ok_or_else(|| {
-            ProvenanceError::bundle(format!("{field}.algorithm"), format!("`{}` is not sha256 or blake3", r.algorithm))
-        })?;
-        resources.push(Resource { name, algorithm, digest: parse_digest(&r.digest, &format!("{field}.digest"))? });
+        // Older signers wrote the bare hash name in shard mode too.
+        if r.algorithm != algorithm_name && r.algorithm != serialization.hash.as_str() {
+            return Err(ProvenanceError::bundle(
+                format!("{field}.algorithm"),
+                format!("`{}` does not match the serialization (`{algorithm_name}`)", r.algorithm),
+            ));
+        }
+        let digest = parse_digest(&r.digest, &format!("{field}.digest"))?;
+        resources.push(Resource { name, algorithm: serialization.hash, digest });
     }
     let manifest = Manifest { model_name: subject.name.clone(), serialization, resources };
     let computed = hex::encode(manifest.root_digest());
@@ -246,6 +252,18 @@ mod tests {
         let text = String::from_utf8(statement_bytes(&m)).unwrap();
         let edited = text.replace(&hex::encode(m.resources[0].digest), &"0".repeat(64));
         let err = manifest_from_statement(edited.as_bytes()).unwrap_err();
+        assert!(matches!(err, ProvenanceError::RootMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_signed_statement_whose_root_does_not_cover_its_resources_is_refused() {
+        let dir = model();
+        let (key, _) = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let m = compute_manifest(dir.path(), &Serialization::files(HashAlgorithm::Sha256), &Silent).unwrap();
+        let text = String::from_utf8(statement_bytes(&m)).unwrap();
+        let edited = text.replace(&hex::encode(m.resources[1].digest), &"1".repeat(64));
+        let bundle = Bundle::sign(edited.as_bytes(), &key).unwrap();
+        let err = verify_model(dir.path(), &bundle, key.public_key(), &[], &Silent).unwrap_err();
         assert!(matches!(err, ProvenanceError::RootMismatch { .. }), "{err}");
     }
 
