@@ -43,6 +43,22 @@ actions! {
     DatasetGrantManage = "dataset.grant.manage",
     /// Store a dataset version's data (encrypted, in the blob store).
     DatasetDataWrite = "dataset.data.write",
+    /// Register a model in a project.
+    ModelRegister = "model.register",
+    /// Add or remove the signing keys a project trusts for its models.
+    ModelSignerManage = "model.signer.manage",
+    /// Read a model, its versions, signatures, promotions, history and deployments.
+    ModelRead = "model.read",
+    /// Register a signed version of a model.
+    ModelVersionCreate = "model.version.create",
+    /// Ask for a model version to move to another stage.
+    ModelPromotionRequest = "model.promotion.request",
+    /// Approve a promotion.
+    ModelPromotionApprove = "model.promotion.approve",
+    /// Carry out a promotion (the policies count its approvals).
+    ModelPromotionComplete = "model.promotion.complete",
+    /// Record a deployment of a model version.
+    DeploymentRecord = "deployment.record",
     /// Read (decrypt) a dataset version's data.
     DatasetDataRead = "dataset.data.read",
     /// Crypto-shred a dataset version's data: destroy the key that protects it.

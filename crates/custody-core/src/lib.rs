@@ -72,6 +72,7 @@ mod name;
 mod principal;
 mod project;
 mod region;
+mod registry;
 mod retention;
 mod time_util;
 
@@ -84,10 +85,15 @@ pub use digest::Sha256Digest;
 pub use error::CoreError;
 pub use ids::{ApprovalId, DatasetId, DatasetVersionId, ProjectId, RequestId, TokenId};
 pub use keyuse::{KeyOperation, KeyUse};
-pub use model::{CommitId, Deployment, DeploymentId, ModelVersion, ModelVersionId, Run, RunId, Stage};
+pub use model::{CommitId, DeploymentId, ModelVersionId, Run, RunId, Stage};
 pub use name::{Name, VersionLabel};
 pub use principal::{ApiToken, Grant, Principal, PrincipalKind, ProjectScope, Role};
 pub use project::{NewProject, Project};
 pub use region::Region;
+pub use registry::{
+    Component, ComponentKind, DatasetDependency, Deployment, Model, ModelId, ModelVersion, NewDeployment, NewModel,
+    NewModelVersion, NewPromotion, NewTrustedSigner, Promotion, PromotionApproval, PromotionId, PromotionStatus,
+    ProvenanceSummary, RiskTier, RuntimeAttestation, StageChange, TrustedSigner,
+};
 pub use retention::RetentionPeriod;
 pub use time_util::{Timestamp, now};

@@ -9,10 +9,10 @@ crate::ids::typed_id!(
     /// Identifies a [`Run`].
     RunId, "run_id");
 crate::ids::typed_id!(
-    /// Identifies a [`ModelVersion`].
+    /// Identifies a [`crate::ModelVersion`].
     ModelVersionId, "model_version_id");
 crate::ids::typed_id!(
-    /// Identifies a [`Deployment`].
+    /// Identifies a [`crate::Deployment`].
     DeploymentId, "deployment_id");
 
 /// Where a model version stands in its life. Promotion goes one step forward at a time;
@@ -131,40 +131,6 @@ pub struct Run {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub ended_at: Option<Timestamp>,
-}
-
-/// A model version: immutable artifacts identified by their manifest's root digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ModelVersion {
-    /// Its id.
-    pub id: ModelVersionId,
-    /// The project.
-    pub project: Name,
-    /// The model's name.
-    pub model: Name,
-    /// The version label.
-    pub version: crate::VersionLabel,
-    /// The root digest of the artifacts' manifest.
-    pub manifest_digest: Sha256Digest,
-    /// The run that produced it.
-    pub run: Option<RunId>,
-    /// Where it stands.
-    pub stage: Stage,
-}
-
-/// A model version serving somewhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Deployment {
-    /// Its id.
-    pub id: DeploymentId,
-    /// What it serves.
-    pub model_version: ModelVersionId,
-    /// The environment (`prod-eu`, `edge-store-42`).
-    pub environment: Name,
-    /// Where.
-    pub region: Region,
-    /// The digest of what is actually running, to compare with the approved manifest.
-    pub running_digest: Sha256Digest,
 }
 
 #[cfg(test)]

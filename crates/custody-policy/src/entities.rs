@@ -41,7 +41,15 @@ fn role_attr(role: Role) -> &'static str {
 pub(crate) fn resource_kind_of(action: Action) -> &'static str {
     match action {
         Action::ProjectCreate | Action::KeyManage => "Platform",
-        Action::ProjectRead | Action::DatasetRegister | Action::KeyUseRead => "Project",
+        Action::ProjectRead
+        | Action::DatasetRegister
+        | Action::KeyUseRead
+        | Action::ModelRegister
+        | Action::ModelSignerManage => "Project",
+        Action::ModelRead | Action::ModelVersionCreate | Action::ModelPromotionRequest | Action::DeploymentRecord => {
+            "Model"
+        }
+        Action::ModelPromotionApprove | Action::ModelPromotionComplete => "Promotion",
         Action::DatasetRead
         | Action::DatasetUpdate
         | Action::DatasetClassificationRaise
@@ -68,6 +76,8 @@ pub(crate) struct Vocabulary {
     approval: EntityType,
     token: EntityType,
     audit_log: EntityType,
+    model: EntityType,
+    promotion: EntityType,
     platform_uid: EntityUID,
     /// The uid of each action, in the order of [`Action::ALL`].
     actions: Vec<EntityUid>,
@@ -109,6 +119,8 @@ impl Vocabulary {
             approval: core_type("Custody::Approval")?,
             token: core_type("Custody::Token")?,
             audit_log: core_type("Custody::AuditLog")?,
+            model: core_type("Custody::Model")?,
+            promotion: core_type("Custody::Promotion")?,
             platform_uid: uid(&core_type("Custody::Platform")?, "custody"),
             actions: Action::ALL
                 .iter()
@@ -254,6 +266,21 @@ impl Vocabulary {
                     ("restricted_access".into(), entity(uid(&self.access, &id))),
                 ];
                 (uid(&self.dataset, &id), attrs)
+            }
+            ResourceFacts::Model { id, risk_tier, owner, .. } => {
+                let attrs =
+                    vec![in_project, ("risk_tier".into(), string(risk_tier.as_str())), ("owner".into(), string(owner))];
+                (uid(&self.model, &id.to_string()), attrs)
+            }
+            ResourceFacts::Promotion { id, risk_tier, to, approvals, requested_by, .. } => {
+                let attrs = vec![
+                    in_project,
+                    ("risk_tier".into(), string(risk_tier.as_str())),
+                    ("to_stage".into(), string(to.as_str())),
+                    ("approvals".into(), PartialValue::from(i64::from(*approvals))),
+                    ("requested_by".into(), string(requested_by)),
+                ];
+                (uid(&self.promotion, &id.to_string()), attrs)
             }
             ResourceFacts::Approval { id, requested_by, .. } => {
                 let attrs = vec![in_project, ("requested_by".into(), string(requested_by))];

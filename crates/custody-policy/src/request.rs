@@ -1,4 +1,7 @@
-use custody_core::{Action, ApprovalId, Classification, DatasetId, Decision, Name, Principal, Region, TokenId};
+use custody_core::{
+    Action, ApprovalId, Classification, DatasetId, Decision, ModelId, Name, Principal, PromotionId, Region, RiskTier,
+    Stage, TokenId,
+};
 
 /// One authorization question: may `principal` do `action` to `resource`, in `context`?
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +22,9 @@ pub struct AuthzRequest<'a> {
 /// Each action applies to one kind of resource (see the schema): `project.create` to
 /// [`Platform`](Self::Platform); `project.read` and `dataset.register` to
 /// [`Project`](Self::Project); the other `dataset.*` actions to [`Dataset`](Self::Dataset);
-/// `approval.*` to [`Approval`](Self::Approval); `token.*` to [`Token`](Self::Token);
+/// `approval.*` to [`Approval`](Self::Approval); `model.*` and `deployment.record` to
+/// [`Model`](Self::Model), except `model.register` and `model.signer.manage` (on the project)
+/// and `model.promotion.approve`/`complete` (on the [`Promotion`](Self::Promotion)); `token.*` to [`Token`](Self::Token);
 /// `audit.read` to [`AuditLog`](Self::AuditLog). Any other pairing is denied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourceFacts {
@@ -42,6 +47,32 @@ pub enum ResourceFacts {
         region: Region,
         /// The principal id of its owner.
         owner: String,
+    },
+    /// A registered model (its versions, signatures and deployments are covered by it).
+    Model {
+        /// Its id.
+        id: ModelId,
+        /// The project it belongs to.
+        project: Name,
+        /// Its risk tier.
+        risk_tier: RiskTier,
+        /// The principal id of its owner.
+        owner: String,
+    },
+    /// A promotion of a model version, with the approvals it has so far.
+    Promotion {
+        /// Its id.
+        id: PromotionId,
+        /// The project it belongs to.
+        project: Name,
+        /// The model's risk tier.
+        risk_tier: RiskTier,
+        /// The stage asked for.
+        to: Stage,
+        /// Distinct approvals so far (never the requester's).
+        approvals: u32,
+        /// The principal id of whoever asked.
+        requested_by: String,
     },
     /// An approval request.
     Approval {
@@ -73,7 +104,10 @@ impl ResourceFacts {
         match self {
             Self::Platform => None,
             Self::Project { name } => Some(name),
-            Self::Dataset { project, .. } | Self::Approval { project, .. } => Some(project),
+            Self::Dataset { project, .. }
+            | Self::Approval { project, .. }
+            | Self::Model { project, .. }
+            | Self::Promotion { project, .. } => Some(project),
             Self::Token { project, .. } | Self::AuditLog { project } => project.as_ref(),
         }
     }
@@ -85,6 +119,8 @@ impl ResourceFacts {
             Self::Project { .. } => "Project",
             Self::Dataset { .. } => "Dataset",
             Self::Approval { .. } => "Approval",
+            Self::Model { .. } => "Model",
+            Self::Promotion { .. } => "Promotion",
             Self::Token { .. } => "Token",
             Self::AuditLog { .. } => "AuditLog",
         }

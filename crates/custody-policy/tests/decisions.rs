@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on bad fixtures")]
 
 use custody_core::{
-    Action, ApprovalId, Classification, DatasetId, Decision, Grant, Name, Principal, PrincipalKind, ProjectScope,
-    Region, Role,
+    Action, ApprovalId, Classification, DatasetId, Decision, Grant, ModelId, Name, Principal, PrincipalKind,
+    ProjectScope, PromotionId, Region, RiskTier, Role, Stage,
 };
 use custody_policy::{AuthzRequest, PolicyEngine, PolicyError, RequestContext, ResourceFacts};
 use std::path::{Path, PathBuf};
@@ -90,6 +90,21 @@ fn approval(p: &str, requested_by: &str) -> ResourceFacts {
     ResourceFacts::Approval { id: ApprovalId::new(), project: name(p), requested_by: requested_by.into() }
 }
 
+fn model(risk: RiskTier) -> ResourceFacts {
+    ResourceFacts::Model { id: ModelId::new(), project: name("fraud"), risk_tier: risk, owner: OTHER.into() }
+}
+
+fn promotion(risk: RiskTier, to: Stage, approvals: u32, requested_by: &str) -> ResourceFacts {
+    ResourceFacts::Promotion {
+        id: PromotionId::new(),
+        project: name("fraud"),
+        risk_tier: risk,
+        to,
+        approvals,
+        requested_by: requested_by.into(),
+    }
+}
+
 fn token(p: Option<&str>) -> ResourceFacts {
     ResourceFacts::Token { id: None, project: p.map(name) }
 }
@@ -115,6 +130,13 @@ fn resource_for(action: Action) -> ResourceFacts {
         Action::ApprovalRead | Action::ApprovalDecide => approval("fraud", OTHER),
         Action::TokenCreate | Action::TokenRead | Action::TokenRevoke => token(Some("fraud")),
         Action::AuditRead => audit(Some("fraud")),
+        Action::ModelRegister | Action::ModelSignerManage => project("fraud"),
+        Action::ModelRead | Action::ModelVersionCreate | Action::ModelPromotionRequest | Action::DeploymentRecord => {
+            model(RiskTier::High)
+        }
+        Action::ModelPromotionApprove | Action::ModelPromotionComplete => {
+            promotion(RiskTier::High, Stage::Production, 2, OTHER)
+        }
         _ => ds(),
     }
 }
@@ -192,6 +214,85 @@ fn cases() -> Vec<Case> {
         deny("engineer cannot lower others' datasets", engineer(), DatasetClassificationLower, ds()).ctx(ticket()),
         deny("engineer cannot manage grants", engineer(), DatasetGrantManage, ds()),
         deny("engineer cannot decide", engineer(), ApprovalDecide, approval("fraud", OTHER)),
+        // the model registry
+        allow("engineer registers models", engineer(), ModelRegister, project("fraud")).by("model-write"),
+        allow("engineer adds versions", engineer(), ModelVersionCreate, model(RiskTier::Low)).by("model-write"),
+        allow("engineer records deployments", engineer(), DeploymentRecord, model(RiskTier::Low)),
+        deny("scientist cannot register models", scientist(), ModelRegister, project("fraud")),
+        deny("engineer cannot manage signers", engineer(), ModelSignerManage, project("fraud")),
+        allow("admin manages signers", admin(), ModelSignerManage, project("fraud")).by("model-signer-manage"),
+        allow("viewer reads models", viewer(), ModelRead, model(RiskTier::High)).by("model-read"),
+        allow("engineer asks to promote", engineer(), ModelPromotionRequest, model(RiskTier::Low)),
+        deny("high-risk promotion without a ticket", engineer(), ModelPromotionRequest, model(RiskTier::High))
+            .by("high-risk-production-needs-ticket"),
+        allow("high-risk promotion with a ticket", engineer(), ModelPromotionRequest, model(RiskTier::High))
+            .ctx(ticket()),
+        allow(
+            "approver approves",
+            approver(),
+            ModelPromotionApprove,
+            promotion(RiskTier::Low, Stage::Staging, 0, OTHER),
+        )
+        .by("promotion-approve"),
+        deny(
+            "approver cannot approve own",
+            approver(),
+            ModelPromotionApprove,
+            promotion(RiskTier::Low, Stage::Staging, 0, ME),
+        )
+        .by("no-self-promotion-approval"),
+        deny(
+            "engineer cannot approve",
+            engineer(),
+            ModelPromotionApprove,
+            promotion(RiskTier::Low, Stage::Staging, 0, OTHER),
+        ),
+        deny(
+            "staging needs an approval",
+            engineer(),
+            ModelPromotionComplete,
+            promotion(RiskTier::Low, Stage::Staging, 0, ME),
+        )
+        .by("promotion-needs-approval"),
+        allow(
+            "staging with one approval",
+            engineer(),
+            ModelPromotionComplete,
+            promotion(RiskTier::Low, Stage::Staging, 1, ME),
+        )
+        .by("promotion-complete"),
+        allow(
+            "archiving needs none",
+            engineer(),
+            ModelPromotionComplete,
+            promotion(RiskTier::High, Stage::Archived, 0, ME),
+        ),
+        deny(
+            "high-risk production needs two",
+            approver(),
+            ModelPromotionComplete,
+            promotion(RiskTier::High, Stage::Production, 1, OTHER),
+        )
+        .by("high-risk-production-needs-two-approvals"),
+        allow(
+            "high-risk production with two",
+            approver(),
+            ModelPromotionComplete,
+            promotion(RiskTier::High, Stage::Production, 2, OTHER),
+        ),
+        allow(
+            "medium-risk production with one",
+            approver(),
+            ModelPromotionComplete,
+            promotion(RiskTier::Medium, Stage::Production, 1, OTHER),
+        ),
+        deny(
+            "global admin still needs two for high risk",
+            global_admin(),
+            ModelPromotionComplete,
+            promotion(RiskTier::High, Stage::Production, 1, OTHER),
+        )
+        .by("high-risk-production-needs-two-approvals"),
         // approver
         allow("approver decides", approver(), ApprovalDecide, approval("fraud", OTHER)).by("approval-decide"),
         allow("approver reads approvals", approver(), ApprovalRead, approval("fraud", OTHER)),

@@ -109,6 +109,8 @@ fn locate(facts: &ResourceFacts) -> (ResourceRef, Option<Name>, Option<Region>) 
         ResourceFacts::Project { name } => (ResourceRef::new("project", name), project, None),
         ResourceFacts::Dataset { id, region, .. } => (ResourceRef::new("dataset", id), project, Some(region.clone())),
         ResourceFacts::Approval { id, .. } => (ResourceRef::new("approval", id), project, None),
+        ResourceFacts::Model { id, .. } => (ResourceRef::new("model", id), project, None),
+        ResourceFacts::Promotion { id, .. } => (ResourceRef::new("promotion", id), project, None),
         ResourceFacts::Token { id, .. } => {
             (ResourceRef::new("token", id.map(|i| i.to_string()).unwrap_or_else(|| "new".into())), project, None)
         }
