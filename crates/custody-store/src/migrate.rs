@@ -14,6 +14,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, description: "foundation", sql: include_str!("../migrations/0001_foundation.sql") },
     Migration { version: 2, description: "audit tree", sql: include_str!("../migrations/0002_audit_tree.sql") },
     Migration { version: 3, description: "key-use ledger", sql: include_str!("../migrations/0003_key_uses.sql") },
+    Migration { version: 4, description: "model registry", sql: include_str!("../migrations/0004_registry.sql") },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps replicas starting together
