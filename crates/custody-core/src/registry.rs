@@ -468,10 +468,10 @@ impl NewDeployment {
             return Err(CoreError::invalid("endpoint", "must not be empty"));
         }
         text("endpoint", &self.endpoint, 500)?;
-        if let Some(h) = &self.attestation.policy_set_hash {
-            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(CoreError::invalid("attestation.policy_set_hash", "must be 64 hex digits"));
-            }
+        if let Some(h) = &self.attestation.policy_set_hash
+            && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(CoreError::invalid("attestation.policy_set_hash", "must be 64 hex digits"));
         }
         Ok(())
     }

@@ -43,7 +43,7 @@ pub use backend::Backend;
 pub use datasets::DatasetQuery;
 pub use error::StoreError;
 pub use keyuse::KeyUseQuery;
-pub use models::VersionDraft;
+pub use models::{PromotionRequest, VersionDraft};
 pub use proofs::{AuditConsistency, AuditInclusion, SignedCheckpoint};
 pub use signed_head::LogSigner;
 pub use tokens::{NewToken, TokenRecord};

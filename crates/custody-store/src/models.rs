@@ -36,6 +36,19 @@ pub struct VersionDraft {
     pub provenance: Option<(ProvenanceSummary, String)>,
 }
 
+/// Who asks for which move, why, under which change ticket.
+#[derive(Debug, Clone)]
+pub struct PromotionRequest {
+    /// The stage asked for.
+    pub to: Stage,
+    /// Why.
+    pub reason: String,
+    /// The change ticket, if given.
+    pub ticket: Option<String>,
+    /// Who asks.
+    pub by: String,
+}
+
 impl Store {
     /// Registers a model in `project`.
     pub async fn register_model(
@@ -267,6 +280,18 @@ impl Store {
             .ok_or_else(|| StoreError::not_found("model version", label))
     }
 
+    /// A model version by id.
+    pub async fn model_version_by_id(&self, id: ModelVersionId) -> Result<ModelVersion, StoreError> {
+        sqlx::query(&format!("{VERSION_SELECT} WHERE v.id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(version_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::not_found("model version", id))
+    }
+
     /// A version's signature bundle and provenance bundle, as registered.
     pub async fn model_version_bundles(&self, id: ModelVersionId) -> Result<(String, Option<String>), StoreError> {
         let row = sqlx::query("SELECT signature, provenance_bundle FROM model_versions WHERE id = $1")
@@ -294,20 +319,18 @@ impl Store {
         draft: AuditDraft,
         model: &Model,
         version: &ModelVersion,
-        to: Stage,
-        reason: String,
-        ticket: Option<String>,
-        by: String,
+        request: PromotionRequest,
     ) -> Result<(Promotion, AuditEvent), StoreError> {
         let (model, version) = (model.clone(), version.clone());
         self.write(draft, move |conn, draft| {
-            let (model, version, reason, ticket, by) =
-                (model.clone(), version.clone(), reason.clone(), ticket.clone(), by.clone());
+            let (model, version) = (model.clone(), version.clone());
+            let PromotionRequest { to, reason, ticket, by } = request.clone();
             Box::pin(async move {
-                let pending = sqlx::query("SELECT id FROM promotions WHERE model_version_id = $1 AND status = 'pending'")
-                    .bind(version.id.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let pending =
+                    sqlx::query("SELECT id FROM promotions WHERE model_version_id = $1 AND status = 'pending'")
+                        .bind(version.id.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?;
                 if let Some(row) = pending {
                     let id = rows::text(&row, "id")?;
                     return Err(StoreError::conflict("to", format!("promotion {id} of this version is still pending")));
@@ -590,19 +613,20 @@ async fn promotion_by_id(conn: &mut AnyConnection, id: PromotionId) -> Result<Pr
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::not_found("promotion", id))?;
-    let approvals = sqlx::query("SELECT * FROM promotion_approvals WHERE promotion_id = $1 ORDER BY approved_at, approver")
-        .bind(id.to_string())
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(PromotionApproval {
-                approver: rows::text(r, "approver")?,
-                comment: rows::text(r, "comment")?,
-                approved_at: rows::time(r, "approved_at")?,
+    let approvals =
+        sqlx::query("SELECT * FROM promotion_approvals WHERE promotion_id = $1 ORDER BY approved_at, approver")
+            .bind(id.to_string())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PromotionApproval {
+                    approver: rows::text(r, "approver")?,
+                    comment: rows::text(r, "comment")?,
+                    approved_at: rows::time(r, "approved_at")?,
+                })
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(Promotion {
         id,
         model_version_id: rows::parsed(&row, "model_version_id")?,

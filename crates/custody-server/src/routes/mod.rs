@@ -6,6 +6,7 @@ mod audit;
 mod data;
 mod datasets;
 mod keys;
+mod models;
 mod projects;
 mod proofs;
 mod system;
@@ -75,6 +76,19 @@ route_table! {
     post "/api/v1/datasets/{id}/classification/lower" => datasets::lower;
     post "/api/v1/datasets/{id}/grants" => datasets::grant;
     delete "/api/v1/datasets/{id}/grants/{principal}" => datasets::revoke;
+    post "/api/v1/projects/{project}/models" => models::register;
+    post "/api/v1/projects/{project}/signers" => models::add_signer;
+    get "/api/v1/projects/{project}/signers" => models::signers;
+    get "/api/v1/models/{id}" => models::get;
+    post "/api/v1/models/{id}/versions" => models::add_version;
+    get "/api/v1/models/{id}/versions/{label}" => models::get_version;
+    get "/api/v1/models/{id}/versions/{label}/signature" => models::signature;
+    get "/api/v1/models/{id}/versions/{label}/history" => models::history;
+    post "/api/v1/models/{id}/versions/{label}/promotions" => models::request_promotion;
+    post "/api/v1/models/{id}/versions/{label}/deployments" => models::deploy;
+    get "/api/v1/models/{id}/deployments" => models::deployments;
+    get "/api/v1/promotions/{id}" => models::get_promotion;
+    post "/api/v1/promotions/{id}/approvals" => models::approve;
     put "/api/v1/datasets/{id}/versions/{label}/data" => data::put;
     get "/api/v1/datasets/{id}/versions/{label}/data" => data::get;
     post "/api/v1/datasets/{id}/versions/{label}/data/shred" => data::shred;
@@ -107,7 +121,10 @@ route_table! {
         datasets::get, datasets::add_version, datasets::versions, datasets::raise, datasets::lower, datasets::grant,
         datasets::revoke, data::put, data::get, data::shred, data::key_uses, keys::rotate, keys::start_rewrap, keys::rewrap_status, approvals::list, approvals::get, approvals::decide, tokens::create, tokens::list,
         tokens::revoke, audit::list, proofs::root, proofs::inclusion, proofs::consistency, proofs::key,
-        proofs::checkpoint, proofs::checkpoints, proofs::frontier, proofs::export,
+        proofs::checkpoint, proofs::checkpoints, proofs::frontier, proofs::export, models::register,
+        models::add_signer, models::signers, models::get, models::add_version, models::get_version,
+        models::signature, models::history, models::request_promotion, models::deploy, models::deployments,
+        models::get_promotion, models::approve,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

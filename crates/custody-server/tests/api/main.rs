@@ -8,5 +8,6 @@ mod data;
 mod lifecycle;
 mod oidc;
 mod proofs;
+mod registry;
 mod routes;
 mod tls;
