@@ -16,7 +16,7 @@ fi
 # A bodiless HTTP request with python3 (always here), not curl (not always).
 http() {
     python3 -c 'import sys, urllib.request
-urllib.request.urlopen(urllib.request.Request(sys.argv[2], method=sys.argv[1]), timeout=2)' "$1" "$2" >/dev/null 2>&1
+urllib.request.urlopen(urllib.request.Request(sys.argv[2], method=sys.argv[1]), timeout=15)' "$1" "$2" >/dev/null 2>&1
 }
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -39,7 +39,11 @@ done
 http GET "$CUSTODY_TEST_KMS_ENDPOINT/moto-api/" || { echo "with-moto: moto did not start" >&2; cat "$LOG" >&2; exit 1; }
 # A bucket for the S3-compatible blob store tests (moto does not check signatures).
 export CUSTODY_TEST_S3_BUCKET=custody-test-blobs
-http PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET" \
-    || { echo "with-moto: cannot create the test bucket" >&2; exit 1; }
+# moto loads its S3 backend on first use, which can take seconds on a busy machine: retry.
+for attempt in $(seq 1 10); do
+    if http PUT "$CUSTODY_TEST_KMS_ENDPOINT/$CUSTODY_TEST_S3_BUCKET"; then break; fi
+    if [ "$attempt" = 10 ]; then echo "with-moto: cannot create the test bucket" >&2; cat "$LOG" >&2; exit 1; fi
+    sleep 1
+done
 echo "with-moto: moto $(python3 -c 'import moto; print(moto.__version__)') (KMS, S3) on 127.0.0.1:$PORT" >&2
 "$@"
