@@ -12,6 +12,7 @@
 
 use crate::client::Client;
 use crate::commands::{Exit, hash};
+use crate::output::write_atomically;
 use anyhow::{Context, bail};
 use custody_audit::archive::{ARCHIVE_MAGIC, ArchiveReader, complete_frames, whole_frames};
 use custody_audit::{SegmentFailure, SegmentStart, Verifier, read_checkpoints, verify_archive, verify_segment};
@@ -183,15 +184,6 @@ fn open_archive(path: &Path) -> anyhow::Result<(std::fs::File, u64)> {
         .with_context(|| format!("`{}` is not a record archive; use an empty directory", path.display()))?;
     file.set_len(len)?;
     Ok((file, frames))
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing `{}`", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing `{}`", path.display()))?;
-    Ok(())
 }
 
 /// What a verification established.

@@ -1,7 +1,24 @@
 //! Human and machine output. Human output goes to stdout as aligned text; `--json` prints
 //! the server's JSON unchanged, one document per command.
 
+use anyhow::Context;
 use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `bytes` to `dest` through a temporary file beside it, synced and renamed into
+/// place, so `dest` is either the old content or the whole new one.
+pub fn write_atomically(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".custody-partial-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in `{}`", dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(dest).with_context(|| format!("writing `{}`", dest.display()))?;
+    Ok(())
+}
 
 /// Prints `value` as pretty JSON.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 use crate::auditlog::TAMPERED;
 use crate::cli::{HashChoice, HashingArgs, SignArgs, SigningKeyCmd, VerifyArgs};
 use crate::commands::{Exit, show};
+use crate::output::write_atomically;
 use anyhow::{Context, bail};
 use custody_provenance::{
     Bundle, HashAlgorithm, KeyAlgorithm, Method, ModelVerification, Progress, ProvenanceError, PublicKey,
@@ -142,19 +143,6 @@ pub async fn sign(args: SignArgs, json: bool) -> anyhow::Result<()> {
             args.signature.display()
         );
     })
-}
-
-/// Writes `bytes` to `dest` through a temporary file renamed into place.
-fn write_atomically(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".custody-partial-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in `{}`", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(dest).with_context(|| format!("writing `{}`", dest.display()))?;
-    Ok(())
 }
 
 /// `custody verify`.

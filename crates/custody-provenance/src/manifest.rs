@@ -92,6 +92,12 @@ impl Serialization {
         }
     }
 
+    /// The OMS `serialization` record as JSON (`method`, `hash_type`, `shard_size`,
+    /// `allow_symlinks`, `ignore_paths`), as it appears in the signed statement.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(SerializationRecord::from(self)).unwrap_or_default()
+    }
+
     /// The `algorithm` of every resource, as OMS signers write it: the hash's name, or in
     /// shard mode `<hash>-sharded-<shard_size>`.
     pub fn resource_algorithm(&self) -> String {

@@ -5,8 +5,8 @@ use crate::rows::{self, micros};
 use crate::{Store, StoreError};
 use custody_core::{
     AuditDraft, AuditEvent, Component, DatasetVersionId, Deployment, DeploymentId, Model, ModelId, ModelVersion,
-    ModelVersionId, NewDeployment, NewModel, Project, Promotion, PromotionApproval, PromotionId, PromotionStatus,
-    ProvenanceSummary, ResourceRef, Sha256Digest, Stage, StageChange, TrustedSigner, VersionLabel,
+    ModelVersionId, Name, NewDeployment, NewModel, Project, ProjectId, Promotion, PromotionApproval, PromotionId,
+    PromotionStatus, ProvenanceSummary, ResourceRef, Sha256Digest, Stage, StageChange, TrustedSigner, VersionLabel,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -168,10 +168,14 @@ impl Store {
         .await
     }
 
-    /// The keys a project trusts.
-    pub async fn trusted_signers(&self, project: &Project) -> Result<Vec<TrustedSigner>, StoreError> {
+    /// The keys the project `project_id` (named `project`) trusts.
+    pub async fn trusted_signers(
+        &self,
+        project_id: ProjectId,
+        project: &Name,
+    ) -> Result<Vec<TrustedSigner>, StoreError> {
         sqlx::query("SELECT * FROM trusted_signers WHERE project_id = $1 ORDER BY name")
-            .bind(project.id.to_string())
+            .bind(project_id.to_string())
             .fetch_all(&self.read)
             .await?
             .iter()
@@ -179,17 +183,17 @@ impl Store {
             .collect()
     }
 
-    /// The registered dataset version of `project` whose content has `digest`, if any.
+    /// The registered dataset version of the project whose content has `digest`, if any.
     pub async fn dataset_version_by_digest(
         &self,
-        project: &Project,
+        project_id: ProjectId,
         digest: &Sha256Digest,
     ) -> Result<Option<DatasetVersionId>, StoreError> {
         let row = sqlx::query(
             "SELECT v.id FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id \
              WHERE d.project_id = $1 AND v.digest = $2 ORDER BY v.created_at LIMIT 1",
         )
-        .bind(project.id.to_string())
+        .bind(project_id.to_string())
         .bind(digest.to_string())
         .fetch_optional(&self.read)
         .await?;
@@ -683,9 +687,9 @@ fn version_from_row(r: &AnyRow) -> Result<ModelVersion, StoreError> {
     })
 }
 
-fn signer_from_row(r: &AnyRow, project: &Project) -> Result<TrustedSigner, StoreError> {
+fn signer_from_row(r: &AnyRow, project: &Name) -> Result<TrustedSigner, StoreError> {
     Ok(TrustedSigner {
-        project: project.name.clone(),
+        project: project.clone(),
         name: rows::parsed(r, "name")?,
         hint: rows::text(r, "hint")?,
         public_key: rows::text(r, "public_key")?,

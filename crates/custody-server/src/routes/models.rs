@@ -9,8 +9,8 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use custody_core::{
     Action, AuditDraft, DatasetDependency, Deployment, Model, ModelId, ModelVersion, NewDeployment, NewModel,
-    NewModelVersion, NewPromotion, NewTrustedSigner, Project, Promotion, PromotionId, PromotionStatus,
-    ProvenanceSummary, RiskTier, Sha256Digest, Stage, StageChange, TrustedSigner,
+    NewModelVersion, NewPromotion, NewTrustedSigner, Promotion, PromotionId, PromotionStatus, ProvenanceSummary,
+    RiskTier, Sha256Digest, Stage, StageChange, TrustedSigner,
 };
 use custody_policy::ResourceFacts;
 use custody_provenance::{Bundle, PublicKey, manifest_from_statement, slsa};
@@ -120,52 +120,67 @@ pub(crate) async fn add_signer(
 pub(crate) async fn signers(ctx: Ctx, Path(project): Path<String>) -> Result<Json<Vec<TrustedSigner>>, ApiError> {
     let project = projects::load(&ctx, Action::ProjectRead, &project).await?;
     let draft = ctx.authorize(Action::ProjectRead, ResourceFacts::Project { name: project.name.clone() }).await?;
-    let list = ctx.store().trusted_signers(&project).await.map_err(|e| ctx.store_error(e))?;
+    let list = ctx.store().trusted_signers(project.id, &project.name).await.map_err(|e| ctx.store_error(e))?;
     ctx.record(draft).await?;
     Ok(Json(list))
 }
 
-/// Finds the trusted key a bundle names and opens the bundle with it.
-async fn open_with_trusted(
-    ctx: &Ctx,
-    project: &Project,
+/// The keys `m`'s project trusts, read once per request.
+async fn trusted_signers(ctx: &Ctx, m: &Model) -> Result<Vec<TrustedSigner>, ApiError> {
+    ctx.store().trusted_signers(m.project_id, &m.project).await.map_err(|e| ctx.store_error(e))
+}
+
+/// The trusted key a bundle names, with its hint; `field` names the bundle in errors.
+fn trusted_key(
+    trusted: &[TrustedSigner],
+    m: &Model,
     bundle: &Bundle,
     field: &str,
-) -> Result<(Vec<u8>, String, PublicKey), ApiError> {
+) -> Result<(String, PublicKey), ApiError> {
     let hint = bundle.verification_material.public_key.as_ref().and_then(|k| k.hint.clone()).ok_or_else(|| {
         ApiError::invalid(
             format!("{field}.verificationMaterial.publicKey.hint"),
             "names no key; re-sign with a key hint",
         )
     })?;
-    let trusted = ctx.store().trusted_signers(project).await.map_err(|e| ctx.store_error(e))?;
     let signer = trusted.iter().find(|s| s.hint == hint).ok_or_else(|| {
-        ApiError::invalid(field, format!("signed by key {hint}, which project `{}` does not trust", project.name))
+        ApiError::invalid(field, format!("signed by key {hint}, which project `{}` does not trust", m.project))
     })?;
     let key = PublicKey::from_pem(signer.public_key.as_bytes(), "trusted signer")
         .map_err(|e| ApiError::invalid(field, e.to_string()))?;
-    let statement = bundle.open(&key).map_err(|e| ApiError::invalid(field, e.to_string()))?;
-    Ok((statement, hint, key))
+    Ok((hint, key))
+}
+
+/// Opens an OMS bundle with the trusted key it names and reads its manifest's root.
+fn signed_root(
+    trusted: &[TrustedSigner],
+    m: &Model,
+    bundle: &Bundle,
+) -> Result<(custody_provenance::SignedManifest, String), ApiError> {
+    let (hint, key) = trusted_key(trusted, m, bundle, "signature")?;
+    let statement = bundle.open(&key).map_err(|e| ApiError::invalid("signature", e.to_string()))?;
+    let signed = manifest_from_statement(&statement).map_err(|e| ApiError::invalid("signature", e.to_string()))?;
+    Ok((signed, hint))
 }
 
 /// Reads the provenance bundle: signed by a trusted key, about this root digest; each dataset
 /// dependency is looked up among the project's registered versions.
 async fn provenance(
     ctx: &Ctx,
-    project: &Project,
+    m: &Model,
+    trusted: &[TrustedSigner],
     value: &serde_json::Value,
     root: &Sha256Digest,
 ) -> Result<(ProvenanceSummary, String), ApiError> {
     let text = value.to_string();
     let bundle = Bundle::from_json(text.as_bytes()).map_err(|e| ApiError::invalid("provenance", e.to_string()))?;
-    let (_, hint, key) = open_with_trusted(ctx, project, &bundle, "provenance").await?;
+    let (hint, key) = trusted_key(trusted, m, &bundle, "provenance")?;
     let statement = slsa::open_provenance(&bundle, &key).map_err(|e| ApiError::invalid("provenance", e.to_string()))?;
     let hex_root = hex::encode(root.as_bytes());
     if !statement.subject.iter().any(|s| s.digest.get("sha256") == Some(&hex_root)) {
         return Err(ApiError::invalid("provenance", format!("its subjects do not include this version's root {root}")));
     }
     let p = statement.predicate;
-    let mut datasets = Vec::new();
     let mut summary = ProvenanceSummary {
         run_id: p.run_details.metadata.invocation_id.clone(),
         builder: p.run_details.builder.id.clone(),
@@ -184,9 +199,12 @@ async fn provenance(
                 let Some(digest) = dep.digest.get("sha256").and_then(|d| Sha256Digest::parse(d).ok()) else {
                     return Err(ApiError::invalid("provenance", "a dataset dependency has no SHA-256 digest"));
                 };
-                let found =
-                    ctx.store().dataset_version_by_digest(project, &digest).await.map_err(|e| ctx.store_error(e))?;
-                datasets.push(DatasetDependency {
+                let found = ctx
+                    .store()
+                    .dataset_version_by_digest(m.project_id, &digest)
+                    .await
+                    .map_err(|e| ctx.store_error(e))?;
+                summary.datasets.push(DatasetDependency {
                     uri: dep.uri.clone().unwrap_or_default(),
                     digest,
                     dataset_version: found,
@@ -194,7 +212,6 @@ async fn provenance(
             }
         }
     }
-    summary.datasets = datasets;
     Ok((summary, text))
 }
 
@@ -222,17 +239,16 @@ pub(crate) async fn add_version(
 }
 
 async fn version_draft(ctx: &Ctx, m: &Model, new: NewModelVersion) -> Result<VersionDraft, ApiError> {
-    let project = ctx.store().project(&m.project).await.map_err(|e| ctx.store_error(e))?;
+    let trusted = trusted_signers(ctx, m).await?;
     let text = new.signature.to_string();
     let bundle = Bundle::from_json(text.as_bytes()).map_err(|e| ApiError::invalid("signature", e.to_string()))?;
-    let (statement, hint, _) = open_with_trusted(ctx, &project, &bundle, "signature").await?;
-    let signed = manifest_from_statement(&statement).map_err(|e| ApiError::invalid("signature", e.to_string()))?;
+    let (signed, hint) = signed_root(&trusted, m, &bundle)?;
     if signed.legacy {
         return Err(ApiError::invalid("signature", "a legacy v0.1 statement has no root digest; re-sign the model"));
     }
     let root = Sha256Digest::from_bytes(signed.manifest.root_digest());
     let provenance = match &new.provenance {
-        Some(p) => Some(provenance(ctx, &project, p, &root).await?),
+        Some(p) => Some(provenance(ctx, m, &trusted, p, &root).await?),
         None => None,
     };
     let s = &signed.manifest.serialization;
@@ -241,11 +257,7 @@ async fn version_draft(ctx: &Ctx, m: &Model, new: NewModelVersion) -> Result<Ver
         root_digest: root,
         signer_hint: hint,
         signature: text,
-        serialization: serde_json::json!({
-            "method": match s.method { custody_provenance::Method::Files => "files", custody_provenance::Method::Shards { .. } => "shards" },
-            "hash_type": s.hash.as_str(),
-            "shard_size": match s.method { custody_provenance::Method::Shards { shard_size } => Some(shard_size), _ => None },
-        }),
+        serialization: s.to_json(),
         resources: signed.manifest.resources.len() as u64,
         components: new.components,
         provenance,
@@ -287,16 +299,11 @@ async fn gates(ctx: &Ctx, m: &Model, v: &ModelVersion, to: Stage) -> Result<(), 
     if to == Stage::Archived {
         return Ok(());
     }
-    let project = ctx.store().project(&m.project).await.map_err(|e| ctx.store_error(e))?;
+    let trusted = trusted_signers(ctx, m).await?;
     let (sig, _) = ctx.store().model_version_bundles(v.id).await.map_err(|e| ctx.store_error(e))?;
     let bundle = Bundle::from_json(sig.as_bytes()).map_err(|e| ApiError::conflict("signature", e.to_string()))?;
-    let (statement, _, _) = open_with_trusted(ctx, &project, &bundle, "signature")
-        .await
-        .map_err(|e| ApiError::conflict("signature", e.message))?;
-    let root = manifest_from_statement(&statement)
-        .map(|s| Sha256Digest::from_bytes(s.manifest.root_digest()))
-        .map_err(|e| ApiError::conflict("signature", e.to_string()))?;
-    if root != v.root_digest {
+    let (signed, _) = signed_root(&trusted, m, &bundle).map_err(|e| ApiError::conflict("signature", e.message))?;
+    if Sha256Digest::from_bytes(signed.manifest.root_digest()) != v.root_digest {
         return Err(ApiError::conflict("signature", "the stored signature no longer matches the version's digest"));
     }
     match (m.risk_tier, &v.provenance) {
