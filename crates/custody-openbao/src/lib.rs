@@ -29,6 +29,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+mod signing;
+pub use signing::TransitSigningKey;
+
 /// The provider name recorded in object headers.
 pub const PROVIDER: &str = "openbao";
 

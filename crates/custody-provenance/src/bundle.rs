@@ -117,11 +117,29 @@ fn python_bytes_repr(data: &[u8]) -> String {
 impl Bundle {
     /// Signs `statement` (in-toto JSON bytes) into a bundle.
     pub fn sign(statement: &[u8], signer: &dyn StatementSigner) -> Result<Self, ProvenanceError> {
-        let sig = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, statement))?;
-        Ok(Self {
+        let sig = signer.sign(&Self::signing_input(statement))?;
+        Ok(Self::assemble(statement, signer.public_key(), sig))
+    }
+
+    /// The bytes a signer signs for `statement`: the DSSE pre-authentication encoding of
+    /// the in-toto payload. For keys held by a service that signs asynchronously.
+    pub fn signing_input(statement: &[u8]) -> Vec<u8> {
+        pae(IN_TOTO_PAYLOAD_TYPE, statement)
+    }
+
+    /// A bundle from a signature made elsewhere over [`Bundle::signing_input`]; the signature
+    /// is checked under `key` first, so a wrong answer from a key service never becomes a
+    /// bundle.
+    pub fn from_signature(statement: &[u8], key: &PublicKey, sig: Vec<u8>) -> Result<Self, ProvenanceError> {
+        key.verify(&Self::signing_input(statement), &sig)?;
+        Ok(Self::assemble(statement, key, sig))
+    }
+
+    fn assemble(statement: &[u8], key: &PublicKey, sig: Vec<u8>) -> Self {
+        Self {
             media_type: BUNDLE_MEDIA_TYPE.to_owned(),
             verification_material: VerificationMaterial {
-                public_key: Some(PublicKeyIdentifier { hint: Some(signer.public_key().hint()) }),
+                public_key: Some(PublicKeyIdentifier { hint: Some(key.hint()) }),
                 tlog_entries: Vec::new(),
                 certificate: None,
                 x509_certificate_chain: None,
@@ -131,7 +149,7 @@ impl Bundle {
                 payload_type: IN_TOTO_PAYLOAD_TYPE.to_owned(),
                 signatures: vec![EnvelopeSignature { sig: STANDARD.encode(sig), keyid: String::new() }],
             },
-        })
+        }
     }
 
     /// Parses a bundle, naming the field at fault.

@@ -175,37 +175,43 @@ fn plan(files: Vec<ModelFile>, method: Method) -> Result<Vec<Work>, ProvenanceEr
     Ok(work)
 }
 
-/// The running digest of one resource.
-enum Hasher {
+/// The running digest of one resource, for resources that arrive as a stream (a model served
+/// over HTTP) rather than as files on disk.
+pub struct ResourceHasher(Running);
+
+enum Running {
     Sha256(Context),
     Blake3(Box<blake3::Hasher>),
 }
 
-impl Hasher {
-    fn new(algorithm: HashAlgorithm) -> Self {
-        match algorithm {
-            HashAlgorithm::Sha256 => Self::Sha256(Context::new(&SHA256)),
-            HashAlgorithm::Blake3 => Self::Blake3(Box::new(blake3::Hasher::new())),
-        }
+impl ResourceHasher {
+    /// A fresh digest.
+    pub fn new(algorithm: HashAlgorithm) -> Self {
+        Self(match algorithm {
+            HashAlgorithm::Sha256 => Running::Sha256(Context::new(&SHA256)),
+            HashAlgorithm::Blake3 => Running::Blake3(Box::new(blake3::Hasher::new())),
+        })
     }
 
-    fn update(&mut self, data: &[u8]) {
-        match self {
-            Self::Sha256(ctx) => ctx.update(data),
-            Self::Blake3(h) => {
+    /// Adds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        match &mut self.0 {
+            Running::Sha256(ctx) => ctx.update(data),
+            Running::Blake3(h) => {
                 h.update_rayon(data);
             }
         }
     }
 
-    fn finish(self) -> [u8; 32] {
-        match self {
-            Self::Sha256(ctx) => {
+    /// The 32-byte digest.
+    pub fn finish(self) -> [u8; 32] {
+        match self.0 {
+            Running::Sha256(ctx) => {
                 let mut out = [0u8; 32];
                 out.copy_from_slice(ctx.finish().as_ref());
                 out
             }
-            Self::Blake3(h) => *h.finalize().as_bytes(),
+            Running::Blake3(h) => *h.finalize().as_bytes(),
         }
     }
 }
@@ -215,7 +221,7 @@ fn hash_work(w: &Work, algorithm: HashAlgorithm, progress: &dyn Progress) -> Res
     let (mut offset, end) = w.range.unwrap_or((0, u64::MAX));
     let size = if algorithm == HashAlgorithm::Sha256 { SHA256_READ } else { BLAKE3_READ };
     let mut buf = vec![0u8; size.min(usize::try_from(w.len).unwrap_or(size)).max(1)];
-    let mut hasher = Hasher::new(algorithm);
+    let mut hasher = ResourceHasher::new(algorithm);
     while offset < end {
         if progress.cancelled() {
             return Err(ProvenanceError::Cancelled);

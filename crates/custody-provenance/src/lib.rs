@@ -27,7 +27,7 @@ pub use bundle::{
     PublicKeyIdentifier, Statement, Subject, VerificationMaterial, pae,
 };
 pub use error::ProvenanceError;
-pub use hashing::{Progress, Silent, compute_manifest, model_name};
+pub use hashing::{Progress, ResourceHasher, Silent, compute_manifest, model_name};
 pub use keys::{KeyAlgorithm, PublicKey, SigningKey, StatementSigner};
 pub use manifest::{
     ChangedResource, GIT_PATHS, HashAlgorithm, Manifest, ManifestDiff, Method, Resource, ResourceName, Serialization,
