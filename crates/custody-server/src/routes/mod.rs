@@ -84,6 +84,7 @@ route_table! {
     get "/api/v1/models/{id}/versions/{label}" => models::get_version;
     get "/api/v1/models/{id}/versions/{label}/signature" => models::signature;
     get "/api/v1/models/{id}/versions/{label}/history" => models::history;
+    get "/api/v1/models/{id}/versions/{label}/approval-proof" => models::approval_proof;
     post "/api/v1/models/{id}/versions/{label}/promotions" => models::request_promotion;
     post "/api/v1/models/{id}/versions/{label}/deployments" => models::deploy;
     get "/api/v1/models/{id}/deployments" => models::deployments;
@@ -123,7 +124,7 @@ route_table! {
         tokens::revoke, audit::list, proofs::root, proofs::inclusion, proofs::consistency, proofs::key,
         proofs::checkpoint, proofs::checkpoints, proofs::frontier, proofs::export, models::register,
         models::add_signer, models::signers, models::get, models::add_version, models::get_version,
-        models::signature, models::history, models::request_promotion, models::deploy, models::deployments,
+        models::signature, models::history, models::approval_proof, models::request_promotion, models::deploy, models::deployments,
         models::get_promotion, models::approve,
     ),
     components(schemas(crate::error::ErrorBody)),

@@ -472,3 +472,84 @@ pub(crate) async fn deployments(ctx: Ctx, Path(id): Path<String>) -> Result<Json
     ctx.record(draft).await?;
     Ok(Json(list))
 }
+
+/// Which approval to prove.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApprovalProofQuery {
+    /// The stage the approval moved the version into (default production).
+    stage: Option<Stage>,
+}
+
+/// The audit record of a version's newest approval into a stage, with what proves it offline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ApprovalProof {
+    /// The successful `model.promotion.complete` record, as the log's JSON export holds it:
+    /// its details name the model, version, stage, approvers, root digest and signer's key hint.
+    record: custody_core::AuditEvent,
+    /// The tree size the proof is against: the newest signed checkpoint's.
+    size: u64,
+    /// Hex audit path from the record's leaf to that checkpoint's root.
+    inclusion_proof: Vec<String>,
+    /// The signed checkpoint (C2SP signed note).
+    checkpoint: String,
+    /// The log's verifier key as this server states it; a verifier should take the key from
+    /// elsewhere.
+    log_key: String,
+}
+
+/// The proof that a version was approved into a stage: the approval's audit record, its
+/// inclusion proof and the signed checkpoint it is proven against (what an edge bundle
+/// carries). Readable by whoever may read the model, without access to the rest of the log.
+#[utoipa::path(get, path = "/api/v1/models/{id}/versions/{label}/approval-proof", tag = "models",
+    params(("id" = String, Path), ("label" = String, Path), ApprovalProofQuery),
+    responses((status = 200, body = ApprovalProof), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn approval_proof(
+    ctx: Ctx,
+    Path((id, label)): Path<(String, String)>,
+    q: Result<axum::extract::Query<ApprovalProofQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ApprovalProof>, ApiError> {
+    let m = load(&ctx, Action::ModelRead, &id).await?;
+    let draft = ctx.authorize(Action::ModelRead, facts(&m)).await?;
+    let stage = ctx.query(&draft, "query", q).await?.stage.unwrap_or(Stage::Production);
+    let v = version(&ctx, &draft, &m, &label).await?;
+    let store = ctx.store();
+    let history = store.stage_history(v.id).await.map_err(|e| ctx.store_error(e))?;
+    let Some(change) = history.iter().rev().find(|h| h.to == stage) else {
+        let err = ApiError::not_found("stage", format!("version {} was never approved into {stage}", v.version));
+        return Err(ctx.refuse(draft, err).await);
+    };
+    let query = custody_store::AuditQuery {
+        limit: 1,
+        action: Some(Action::ModelPromotionComplete.as_str().to_owned()),
+        project: Some(m.project.clone()),
+        resource: Some(format!("promotion:{}", change.promotion)),
+        outcome: Some("success".to_owned()),
+        ..Default::default()
+    };
+    let record = store.audit_events(&query).await.map_err(|e| ctx.store_error(e))?.into_iter().next();
+    let checkpoint = store.audit_latest_checkpoint().await.map_err(|e| ctx.store_error(e))?;
+    let (record, checkpoint) = match (record, checkpoint) {
+        (Some(r), Some(c)) if c.size > r.seq => (r, c),
+        (Some(r), _) => {
+            let err = ApiError::unavailable(format!(
+                "audit record {} is not yet covered by a signed checkpoint; try again shortly",
+                r.seq
+            ));
+            return Err(ctx.refuse(draft, err).await);
+        }
+        (None, _) => {
+            let reason = format!("promotion {} completed without its audit record", change.promotion);
+            return Err(ctx.store_error(custody_store::StoreError::Corrupt { what: "audit log", reason }));
+        }
+    };
+    let (p, draft) = ctx.checked(draft, store.audit_inclusion(record.seq, checkpoint.size).await).await?;
+    ctx.record(draft).await?;
+    Ok(Json(ApprovalProof {
+        record,
+        size: p.size,
+        inclusion_proof: p.proof.iter().map(hex::encode).collect(),
+        checkpoint: checkpoint.note,
+        log_key: ctx.state.inner.log_key.verifier_key(),
+    }))
+}

@@ -140,6 +140,33 @@ async fn versions_promotions_history_and_deployments() {
         let sig = s.get(&viewer, &format!("/api/v1/models/{id}/versions/v1/signature")).await;
         assert_eq!(sig.body, bundle);
 
+        // The approval is provable offline by whoever may read the model (a viewer cannot read
+        // the audit log itself): its record, an inclusion proof, the signed checkpoint.
+        assert_eq!(s.get(&viewer, "/api/v1/audit/checkpoint").await.status, 403);
+        let proof = s.get(&viewer, &format!("/api/v1/models/{id}/versions/v1/approval-proof?stage=production")).await;
+        assert_eq!(proof.status, 200, "{}", proof.body);
+        let record = &proof.body["record"];
+        assert_eq!(record["action"], "model.promotion.complete");
+        assert_eq!(record["details"]["to"], "production");
+        assert_eq!(record["details"]["root_digest"], format!("sha256:{root}"));
+        assert_eq!(record["details"]["signer_hint"], key.public_key().hint());
+        assert_eq!(record["details"]["approvers"], json!(["al", "bo"]));
+        let verifier = custody_audit::Verifier::parse(proof.body["log_key"].as_str().unwrap()).unwrap();
+        let checkpoint = custody_audit::Checkpoint::open(proof.body["checkpoint"].as_str().unwrap(), &[verifier]).unwrap();
+        assert_eq!(checkpoint.size, proof.body["size"].as_u64().unwrap());
+        let text = serde_json::to_string(record).unwrap();
+        let exported: custody_audit::export::ExportedRecord<'_> = serde_json::from_str(&text).unwrap();
+        let leaf = exported.computed_leaf_hash().unwrap();
+        let path: Vec<custody_audit::Hash> = proof.body["inclusion_proof"].as_array().unwrap().iter()
+            .map(|h| custody_audit::hash_from_slice(&hex::decode(h.as_str().unwrap()).unwrap()).unwrap()).collect();
+        custody_audit::verify_inclusion(&leaf, exported.seq, checkpoint.size, &path, &checkpoint.root).unwrap();
+        let staging = s.get(&viewer, &format!("/api/v1/models/{id}/versions/v1/approval-proof?stage=staging")).await;
+        assert_eq!(staging.body["record"]["details"]["to"], "staging");
+        let never = s.get(&viewer, &format!("/api/v1/models/{id}/versions/v2/approval-proof")).await;
+        assert_eq!(never.status, 404, "{}", never.body);
+        let bad = s.get(&viewer, &format!("/api/v1/models/{id}/versions/v1/approval-proof?stage=prod")).await;
+        assert_eq!(bad.status, 400, "{}", bad.body);
+
         // Every step is in the audit log.
         let actions: Vec<String> = s.audit().await.iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
         for a in ["model.signer.manage", "model.register", "model.version.create", "model.promotion.request",
