@@ -76,6 +76,16 @@ pub enum Command {
     /// Signing keys for `sign` (offline).
     #[command(subcommand, name = "signing-key")]
     SigningKey(SigningKeyCmd),
+    /// The model registry: models, trusted signers, signed versions, promotions.
+    #[command(subcommand)]
+    Model(ModelCmd),
+    /// Deployments: record what is served, and check it against the registry's digest.
+    #[command(subcommand)]
+    Deploy(DeployCmd),
+    /// Edge bundles: a model with its signature and the audit log's proof of its approval,
+    /// verifiable offline with `custody verify --offline`.
+    #[command(subcommand)]
+    Bundle(BundleCmd),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -552,8 +562,12 @@ pub struct SignArgs {
     /// The model: a directory, or a single file.
     pub model: PathBuf,
     /// The private key (PEM: PKCS#8 or SEC1; ECDSA P-256/P-384/P-521 or Ed25519).
-    #[arg(long, value_name = "PEM")]
-    pub private_key: PathBuf,
+    #[arg(long, value_name = "PEM", required_unless_present = "openbao_key", conflicts_with = "openbao_key")]
+    pub private_key: Option<PathBuf>,
+    /// Sign with this OpenBao/Vault transit key instead (`custody signing-key openbao`); the
+    /// private key never leaves the server. Address and token from BAO_ADDR and BAO_TOKEN.
+    #[arg(long, value_name = "NAME")]
+    pub openbao_key: Option<String>,
     /// Where to write the bundle (left out of the manifest if it lies inside the model).
     #[arg(long, value_name = "FILE", default_value = "model.sig")]
     pub signature: PathBuf,
@@ -591,13 +605,240 @@ pub enum HashChoice {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The model (a directory or a single file).
-    pub model: PathBuf,
+    #[arg(required_unless_present = "offline", conflicts_with = "offline")]
+    pub model: Option<PathBuf>,
     /// The bundle.
     #[arg(long, value_name = "FILE", default_value = "model.sig")]
     pub signature: PathBuf,
     /// The signer's public key (PEM).
-    #[arg(long, value_name = "PEM")]
-    pub public_key: PathBuf,
+    #[arg(long, value_name = "PEM", required_unless_present = "offline", conflicts_with = "offline")]
+    pub public_key: Option<PathBuf>,
+    /// Verify an edge bundle (`custody bundle create`) with no network: the model against its
+    /// signature, the signer and digest against the audit record of the approval, that record
+    /// against the log's signed checkpoint.
+    #[arg(long, value_name = "BUNDLE", requires = "log_key_source")]
+    pub offline: Option<PathBuf>,
+    #[command(flatten)]
+    pub log_key: LogKeyArgs,
+    /// With --offline: the stage the approval must have moved the version into.
+    #[arg(long, value_enum, default_value_t = ApprovedStage::Production, requires = "offline")]
+    pub stage: ApprovedStage,
+}
+
+/// The audit log's verifier key, obtained from a source other than the bundle it checks.
+#[derive(Debug, Args)]
+#[group(id = "log_key_source", multiple = false)]
+pub struct LogKeyArgs {
+    /// The log's verifier key string (`custody audit key`).
+    #[arg(long, value_name = "VKEY")]
+    pub log_key: Option<String>,
+    /// A file holding the log's verifier key string.
+    #[arg(long, value_name = "FILE")]
+    pub log_key_file: Option<PathBuf>,
+}
+
+/// A stage an approval moves a version into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApprovedStage {
+    /// Staging.
+    Staging,
+    /// Production.
+    Production,
+}
+
+impl ApprovedStage {
+    /// As the registry names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Staging => "staging",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCmd {
+    /// Register a model in a project.
+    Register {
+        /// The project.
+        project: String,
+        /// The model's name.
+        name: String,
+        /// low, medium or high: how much evidence and how many approvals promotion needs.
+        #[arg(long)]
+        risk_tier: String,
+        /// The owner [default: you].
+        #[arg(long)]
+        owner: Option<String>,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Show a model and its versions.
+    Get {
+        /// The model id.
+        id: String,
+    },
+    /// Trust a public key to sign the project's models (project administrators).
+    TrustSigner {
+        /// The project.
+        project: String,
+        /// A name for the key (a team, a pipeline).
+        #[arg(long)]
+        name: String,
+        /// The PEM public key.
+        #[arg(long, value_name = "PEM")]
+        public_key: PathBuf,
+    },
+    /// The project's trusted signers.
+    Signers {
+        /// The project.
+        project: String,
+    },
+    /// Register a signed version (`custody sign` made the signature).
+    AddVersion {
+        /// The model id.
+        id: String,
+        /// The version label.
+        #[arg(long)]
+        label: String,
+        /// The OMS signature bundle of the model's files.
+        #[arg(long, value_name = "FILE")]
+        signature: PathBuf,
+        /// A signed SLSA provenance bundle of the training run.
+        #[arg(long, value_name = "FILE")]
+        provenance: Option<PathBuf>,
+        /// A named component: `KIND/NAME=sha256:HEX`, KIND one of base_model, adapter,
+        /// tokenizer, prompt_template, evaluation_baseline (repeatable).
+        #[arg(long = "component", value_name = "KIND/NAME=DIGEST")]
+        components: Vec<String>,
+    },
+    /// Show a version.
+    Version {
+        /// The model id.
+        id: String,
+        /// The version label.
+        label: String,
+    },
+    /// A version's immutable stage history.
+    History {
+        /// The model id.
+        id: String,
+        /// The version label.
+        label: String,
+    },
+    /// Ask for a version to move to another stage.
+    Promote {
+        /// The model id.
+        id: String,
+        /// The version label.
+        label: String,
+        /// staging, production or archived.
+        #[arg(long)]
+        to: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// The change ticket (high-risk models need one).
+        #[arg(long)]
+        ticket: Option<String>,
+    },
+    /// Approve a promotion (someone other than who asked).
+    Approve {
+        /// The promotion id.
+        promotion: String,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+    },
+    /// Show a promotion and its approvals.
+    Promotion {
+        /// The promotion id.
+        id: String,
+    },
+}
+
+/// What is served: a local directory or file, or a URL the model's files are under.
+#[derive(Debug, Args)]
+#[group(id = "served", required = true, multiple = false)]
+pub struct ServedArgs {
+    /// The served model on this machine (a directory or a single file).
+    #[arg(long, value_name = "PATH")]
+    pub dir: Option<PathBuf>,
+    /// The base URL the served files are under (`<URL>/<path>` for each signed file; the URL
+    /// of the file itself for a single-file model).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployCmd {
+    /// Hash what is served, then record the deployment (refused unless it is the approved digest).
+    Record {
+        /// The model id.
+        id: String,
+        /// The version label.
+        label: String,
+        #[command(flatten)]
+        served: ServedArgs,
+        /// The environment (`prod-eu`).
+        #[arg(long)]
+        environment: String,
+        /// The serving endpoint.
+        #[arg(long)]
+        endpoint: String,
+        /// The region it runs in.
+        #[arg(long)]
+        region: String,
+        /// The serving container image digest (`sha256:…`).
+        #[arg(long)]
+        image_digest: Option<String>,
+        /// A runtime library, `NAME=VERSION` (repeatable).
+        #[arg(long = "runtime-library", value_name = "NAME=VERSION")]
+        runtime_libraries: Vec<String>,
+        /// The accelerator (`nvidia-l4`).
+        #[arg(long)]
+        accelerator: Option<String>,
+        /// The hash of the policy set the runtime enforces.
+        #[arg(long)]
+        policy_set_hash: Option<String>,
+    },
+    /// Recompute the digest of what is served and compare it with the registry's. Exit 0 when
+    /// it is the signed, registered digest; 9 when it is not (names what differs).
+    Verify {
+        /// The model id.
+        id: String,
+        /// The version label.
+        label: String,
+        #[command(flatten)]
+        served: ServedArgs,
+    },
+    /// A model's deployments, newest first.
+    List {
+        /// The model id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCmd {
+    /// Write an edge bundle: the model's files, its signature, the signer's key, and the audit
+    /// record of its approval with its inclusion proof and the log's signed checkpoint.
+    Create {
+        /// The model id.
+        id: String,
+        /// The version label.
+        label: String,
+        /// The model's files (checked against the signature before anything is written).
+        #[arg(long, value_name = "PATH")]
+        model_dir: PathBuf,
+        /// The bundle directory to create (must not exist).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The approval to prove: the promotion into this stage.
+        #[arg(long, value_enum, default_value_t = ApprovedStage::Production)]
+        stage: ApprovedStage,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -608,6 +849,19 @@ pub enum SigningKeyCmd {
         #[arg(long, value_name = "PEM")]
         out: PathBuf,
         /// p256, p384, p521 (ECDSA) or ed25519 (Custody's own bundles only).
+        #[arg(long, default_value = "p256")]
+        algorithm: String,
+    },
+    /// Create a signing key in OpenBao/Vault transit (or use the one of that name, if it has
+    /// the algorithm asked) and write its public key; sign with `custody sign --openbao-key`.
+    /// Address and token from BAO_ADDR and BAO_TOKEN.
+    Openbao {
+        /// The transit key's name.
+        name: String,
+        /// Where to write the public key (PEM).
+        #[arg(long, value_name = "PEM")]
+        out: PathBuf,
+        /// p256, p384, p521 (ECDSA) or ed25519.
         #[arg(long, default_value = "p256")]
         algorithm: String,
     },

@@ -35,7 +35,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => crate::envelope::keys(cmd, json).await,
         Command::Sign(args) => crate::provenance::sign(args, json).await,
         Command::Verify(args) => crate::provenance::verify(args, json).await,
-        Command::SigningKey(cmd) => crate::provenance::signing_key(cmd, json),
+        Command::SigningKey(cmd) => crate::provenance::signing_key(cmd, json).await,
         Command::Audit(AuditCmd::Verify { dir, key, key_file, jsonl }) => {
             let key = match (key, key_file) {
                 (Some(k), _) => k,
@@ -243,6 +243,9 @@ async fn api(command: Command, c: &Client, json: bool) -> anyhow::Result<()> {
         Command::Dataset(cmd) => dataset(cmd, c, json).await,
         Command::Approval(cmd) => approval(cmd, c, json).await,
         Command::Token(cmd) => token(cmd, c, json).await,
+        Command::Model(cmd) => crate::registry::model(cmd, c, json).await,
+        Command::Deploy(cmd) => crate::registry::deploy(cmd, c, json).await,
+        Command::Bundle(cmd) => crate::edge::create(cmd, c, json).await,
         Command::Audit(AuditCmd::Log {
             from,
             limit,
@@ -426,7 +429,8 @@ pub fn query(pairs: &[(&str, String)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
-fn path_segment(s: &str) -> String {
+/// Percent-encodes one path segment.
+pub fn path_segment(s: &str) -> String {
     query(&[("", s.to_owned())]).trim_start_matches('=').to_owned()
 }
 

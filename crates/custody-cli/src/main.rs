@@ -7,9 +7,11 @@ mod client;
 mod commands;
 mod demo;
 mod digest;
+mod edge;
 mod envelope;
 mod output;
 mod provenance;
+mod registry;
 
 use clap::{CommandFactory, Parser};
 use client::ClientError;

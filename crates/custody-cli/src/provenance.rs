@@ -6,6 +6,7 @@ use crate::cli::{HashChoice, HashingArgs, SignArgs, SigningKeyCmd, VerifyArgs};
 use crate::commands::{Exit, show};
 use crate::output::write_atomically;
 use anyhow::{Context, bail};
+use custody_openbao::{OpenBaoConfig, OpenBaoTransit, TransitSigningKey};
 use custody_provenance::{
     Bundle, HashAlgorithm, KeyAlgorithm, Method, ModelVerification, Progress, ProvenanceError, PublicKey,
     Serialization, SigningKey, StatementSigner as _,
@@ -18,14 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A progress bar on stderr (shown for models of 64 MiB and more) that Ctrl-C cancels.
-struct BarProgress {
-    bar: ProgressBar,
+pub(crate) struct BarProgress {
+    /// The bar (hidden until the work is known to be large).
+    pub(crate) bar: ProgressBar,
     cancel: Arc<AtomicBool>,
     quiet: bool,
 }
 
 impl BarProgress {
-    fn new(quiet: bool, what: &str) -> Self {
+    pub(crate) fn new(quiet: bool, what: &str) -> Self {
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         tokio::spawn(async move {
@@ -99,7 +101,7 @@ fn serialization(args: &HashingArgs) -> anyhow::Result<Serialization> {
     Ok(s)
 }
 
-fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading the {what} `{}`", path.display()))
 }
 
@@ -115,8 +117,18 @@ async fn blocking<T: Send + 'static>(
 
 /// `custody sign`.
 pub async fn sign(args: SignArgs, json: bool) -> anyhow::Result<()> {
-    let key_text = read(&args.private_key, "private key")?;
-    let key = SigningKey::from_pem(&key_text, &args.private_key.display().to_string())?;
+    // Read the key before hashing: a bad key or an unreachable key service fails fast.
+    let key = match (&args.private_key, &args.openbao_key) {
+        (Some(path), _) => {
+            KeySource::File(SigningKey::from_pem(&read(path, "private key")?, &path.display().to_string())?)
+        }
+        (None, Some(name)) => {
+            let bao = OpenBaoTransit::new(OpenBaoConfig::from_env()?)?;
+            let key = bao.signing_key(name).await?;
+            KeySource::OpenBao(bao, key)
+        }
+        (None, None) => bail!("give --private-key or --openbao-key"),
+    };
     let mut serialization = serialization(&args.hashing)?;
     if let Some(sig) = inside(&args.model, &args.signature) {
         serialization.ignore(sig);
@@ -124,9 +136,16 @@ pub async fn sign(args: SignArgs, json: bool) -> anyhow::Result<()> {
     let progress = BarProgress::new(json, "hashing");
     let model = args.model.clone();
     let bar = progress.bar.clone();
-    let (manifest, bundle) =
-        blocking(move || custody_provenance::sign_model(&model, &serialization, &key, &progress)).await?;
+    let manifest = blocking(move || custody_provenance::compute_manifest(&model, &serialization, &progress)).await?;
     bar.finish_and_clear();
+    let statement = custody_provenance::statement_bytes(&manifest);
+    let bundle = match &key {
+        KeySource::File(key) => Bundle::sign(&statement, key)?,
+        KeySource::OpenBao(bao, key) => {
+            let sig = bao.sign(key, &Bundle::signing_input(&statement)).await?;
+            Bundle::from_signature(&statement, &key.public_key, sig)?
+        }
+    };
     write_atomically(&args.signature, bundle.to_json().as_bytes())?;
     let root = hex::encode(manifest.root_digest());
     let value = json!({
@@ -147,11 +166,16 @@ pub async fn sign(args: SignArgs, json: bool) -> anyhow::Result<()> {
 
 /// `custody verify`.
 pub async fn verify(args: VerifyArgs, json: bool) -> anyhow::Result<()> {
-    let (signature, key_path) = (args.signature.clone(), args.public_key.clone());
+    if let Some(bundle) = &args.offline {
+        return crate::edge::verify_offline(bundle, &args.log_key, args.stage, json).await;
+    }
+    let (Some(model), Some(key_path)) = (args.model, args.public_key) else {
+        bail!("give MODEL and --public-key, or --offline BUNDLE");
+    };
     let key = PublicKey::from_pem(&read(&key_path, "public key")?, &key_path.display().to_string())?;
-    let bundle_text = read(&signature, "signature")?;
-    let outcome = check_model(&args.model, &signature, &bundle_text, &key, json).await?;
-    report(&args.model, outcome, json)
+    let bundle_text = read(&args.signature, "signature")?;
+    let outcome = check_model(&model, &args.signature, &bundle_text, &key, json).await?;
+    report(&model, outcome, json)
 }
 
 /// Verifies a model against bundle bytes; `Err` only when the check could not run (I/O).
@@ -227,11 +251,36 @@ pub fn report(model: &Path, outcome: Result<ModelVerification, ProvenanceError>,
     }
 }
 
+/// Where `custody sign` gets its signature.
+enum KeySource {
+    File(SigningKey),
+    OpenBao(OpenBaoTransit, TransitSigningKey),
+}
+
+fn algorithm(name: &str) -> anyhow::Result<KeyAlgorithm> {
+    KeyAlgorithm::parse(name).with_context(|| format!("--algorithm `{name}` is not p256, p384, p521 or ed25519"))
+}
+
 /// `custody signing-key`.
-pub fn signing_key(cmd: SigningKeyCmd, json: bool) -> anyhow::Result<()> {
-    let SigningKeyCmd::Generate { out, algorithm } = cmd;
-    let algorithm = KeyAlgorithm::parse(&algorithm)
-        .with_context(|| format!("--algorithm `{algorithm}` is not p256, p384, p521 or ed25519"))?;
+pub async fn signing_key(cmd: SigningKeyCmd, json: bool) -> anyhow::Result<()> {
+    let (out, algorithm) = match cmd {
+        SigningKeyCmd::Generate { out, algorithm: a } => (out, algorithm(&a)?),
+        SigningKeyCmd::Openbao { name, out, algorithm: a } => {
+            let bao = OpenBaoTransit::new(OpenBaoConfig::from_env()?)?;
+            let key = bao.create_signing_key(&name, algorithm(&a)?).await?;
+            write_atomically(&out, key.public_key.to_pem().as_bytes())?;
+            let value = json!({ "openbao_key": name, "version": key.version, "public_key": out,
+                                "algorithm": key.public_key.algorithm().as_str(), "hint": key.public_key.hint() });
+            return show(json, &value, || {
+                println!(
+                    "OpenBao transit key `{name}` ({}, version {}) signs; its public key is in {}",
+                    key.public_key.algorithm(),
+                    key.version,
+                    out.display()
+                );
+            });
+        }
+    };
     let (key, pem) = SigningKey::generate(algorithm)?;
     let mut public_path = out.clone().into_os_string();
     public_path.push(".pub");

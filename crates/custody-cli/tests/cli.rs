@@ -321,3 +321,282 @@ fn audit_export_resumes_and_verifies_offline_and_tampering_exits_9() {
     s.child.kill().unwrap();
     let _ = s.child.wait();
 }
+
+/// Serves `dir`'s files over HTTP on loopback (Python's http.server); returns the child and
+/// its base URL.
+fn http_files(dir: &Path) -> (Child, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut child = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 serves the files");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (child, url);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("python3 -m http.server did not start");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn json_of(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// The registry from the command line: a signed version promoted through approvals, what is
+/// served checked against it (directory and HTTP), deployments only of the approved digest,
+/// and an edge bundle that verifies offline and fails on every kind of tampering.
+#[test]
+fn registry_deployments_and_edge_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(&dir.path().join("data"), &dir.path().join("server.log"));
+    let with = |token: &str| {
+        let mut c = custody();
+        c.env("CUSTODY_SERVER", &s.url).env("CUSTODY_TOKEN", token);
+        c
+    };
+    let admin = s.token.clone();
+    assert_eq!(run(with(&admin).args(["project", "create", "p"])).0, 0);
+    let token = |name: &str, role: &str| {
+        let (code, out, err) = run(with(&admin).args([
+            "--json",
+            "token",
+            "create",
+            "--name",
+            name,
+            "--principal",
+            name,
+            "--project",
+            "p",
+            "--role",
+            role,
+        ]));
+        assert_eq!(code, 0, "{err}");
+        json_of(&out)["secret"].as_str().unwrap().to_owned()
+    };
+    let (eng, ap1, ap2) = (token("eve", "ml-engineer"), token("al", "approver"), token("bo", "approver"));
+
+    // A model with nested files, signed offline.
+    let model = dir.path().join("model");
+    for (p, c) in [("weights/a.bin", &[1u8; 50_000][..]), ("config.json", b"{}"), ("tok/vocab.txt", b"a b c")] {
+        std::fs::create_dir_all(model.join(p).parent().unwrap()).unwrap();
+        std::fs::write(model.join(p), c).unwrap();
+    }
+    let key = dir.path().join("ci.pem");
+    assert_eq!(run(custody().args(["signing-key", "generate", "--out"]).arg(&key)).0, 0);
+    let sig = dir.path().join("model.sig");
+    let (code, _, err) =
+        run(custody().arg("sign").arg(&model).arg("--private-key").arg(&key).arg("--signature").arg(&sig));
+    assert_eq!(code, 0, "{err}");
+
+    let (code, _, err) = run(with(&eng)
+        .args(["model", "trust-signer", "p", "--name", "ci", "--public-key"])
+        .arg(dir.path().join("ci.pem.pub")));
+    assert_eq!(code, 4, "only administrators choose signers: {err}");
+    let (code, _, err) = run(with(&admin)
+        .args(["model", "trust-signer", "p", "--name", "ci", "--public-key"])
+        .arg(dir.path().join("ci.pem.pub")));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(with(&eng).args(["--json", "model", "register", "p", "fraud", "--risk-tier", "low"]));
+    assert_eq!(code, 0, "{err}");
+    let id = json_of(&out)["id"].as_str().unwrap().to_owned();
+    let component = format!("tokenizer/bpe=sha256:{}", "cd".repeat(32));
+    let (code, out, err) = run(with(&eng)
+        .args(["model", "add-version", &id, "--label", "v1", "--signature"])
+        .arg(&sig)
+        .args(["--component", &component]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("development") && out.contains("sha256:"), "{out}");
+    assert_eq!(
+        run(with(&eng).args(["model", "add-version", &id, "--label", "v1", "--signature"]).arg(&sig)).0,
+        6,
+        "never overwritten"
+    );
+
+    // Not yet approved: no edge bundle.
+    let bundle = dir.path().join("edge");
+    let (code, _, err) =
+        run(with(&eng).args(["bundle", "create", &id, "v1", "--model-dir"]).arg(&model).arg("--out").arg(&bundle));
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("never approved into production"), "{err}");
+
+    for (to, approver) in [("staging", &ap1), ("production", &ap2)] {
+        let (code, out, err) =
+            run(with(&eng).args(["--json", "model", "promote", &id, "v1", "--to", to, "--reason", "eval passed"]));
+        assert_eq!(code, 0, "{err}");
+        let pid = json_of(&out)["id"].as_str().unwrap().to_owned();
+        assert_eq!(run(with(&eng).args(["model", "approve", &pid, "--comment", "mine"])).0, 4, "no self-approval");
+        let (code, out, err) = run(with(approver).args(["--json", "model", "approve", &pid, "--comment", "reviewed"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(json_of(&out)["status"], "completed", "{out}");
+    }
+    let (code, out, _) = run(with(&eng).args(["model", "history", &id, "v1"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("development → staging") && out.contains("staging → production"), "{out}");
+
+    // What is served, checked against the registry: a directory, then over HTTP.
+    let (code, out, err) = run(with(&eng).args(["deploy", "verify", &id, "v1", "--dir"]).arg(&model));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("signed by `ci`"), "{out}");
+    let served = dir.path().join("served");
+    copy_dir(&model, &served);
+    std::fs::write(served.join("tok/vocab.txt"), b"a b X").unwrap();
+    std::fs::write(served.join("extra.py"), b"import os").unwrap();
+    let (code, out, err) = run(with(&eng).args(["--json", "deploy", "verify", &id, "v1", "--dir"]).arg(&served));
+    assert_eq!(code, 9, "{err}");
+    let v = json_of(&out);
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["differences"]["changed"][0]["name"], "tok/vocab.txt", "{v}");
+    assert_eq!(v["differences"]["extra"][0], "extra.py", "{v}");
+    let (mut http, url) = http_files(&model);
+    let (code, out, err) = run(with(&eng).args(["deploy", "verify", &id, "v1", "--url", &url]));
+    assert_eq!(code, 0, "{out}{err}");
+    http.kill().unwrap();
+    let _ = http.wait();
+    let (mut http, url) = http_files(&served);
+    let (code, _, err) = run(with(&eng).args(["deploy", "verify", &id, "v1", "--url", &url]));
+    assert_eq!(code, 9, "{err}");
+    assert!(err.contains("changed  tok/vocab.txt"), "{err}");
+    http.kill().unwrap();
+    let _ = http.wait();
+
+    // Deployments record only the approved digest, with the runtime attestation.
+    let deploy = |d: &Path| {
+        run(with(&eng).args(["deploy", "record", &id, "v1", "--dir"]).arg(d).args([
+            "--environment",
+            "prod-eu",
+            "--endpoint",
+            "https://infer.example.com/fraud",
+            "--region",
+            "eu-west-1",
+            "--image-digest",
+            &format!("sha256:{}", "ab".repeat(32)),
+            "--runtime-library",
+            "torch=2.5.1",
+            "--accelerator",
+            "nvidia-l4",
+        ]))
+    };
+    assert_eq!(deploy(&served).0, 6, "a tampered model is not recorded as deployed");
+    let (code, out, err) = deploy(&model);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("prod-eu"), "{out}");
+    let (code, out, _) = run(with(&eng).args(["deploy", "list", &id]));
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().filter(|l| l.contains("prod-eu")).count(), 1, "{out}");
+
+    // The edge bundle: written whole, verified with nothing but the log's key.
+    let (code, out, err) =
+        run(with(&eng).args(["bundle", "create", &id, "v1", "--model-dir"]).arg(&served).arg("--out").arg(&bundle));
+    assert_eq!(code, 9, "a model that differs from its signature is not bundled: {out}{err}");
+    assert!(!bundle.exists());
+    let (code, out, err) =
+        run(with(&eng).args(["bundle", "create", &id, "v1", "--model-dir"]).arg(&model).arg("--out").arg(&bundle));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!bundle.join("model/extra.py").exists());
+    let (code, vkey, _) = run(with(&admin).args(["audit", "key"]));
+    assert_eq!(code, 0);
+    let vkey = vkey.trim().to_owned();
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+
+    let offline = |b: &Path, extra: &[&str]| {
+        run(custody().args(["--json", "verify", "--offline"]).arg(b).args(["--log-key", &vkey]).args(extra))
+    };
+    let (code, out, err) = offline(&bundle, &[]);
+    assert_eq!(code, 0, "the server is gone, the bundle still verifies: {out}{err}");
+    let v = json_of(&out);
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["approval"]["approvers"], serde_json::json!(["bo"]));
+    let (code, out, _) = offline(&bundle, &["--stage", "staging"]);
+    assert_eq!(code, 9, "the bundle proves production, not staging: {out}");
+
+    // Every tampering is caught, and says where.
+    let tamper = |name: &str, f: &dyn Fn(&Path)| {
+        let copy = dir.path().join(format!("edge-{name}"));
+        copy_dir(&bundle, &copy);
+        f(&copy);
+        let (code, out, err) = offline(&copy, &[]);
+        assert_eq!(code, 9, "{name}: {out}{err}");
+        let v = json_of(&out);
+        assert_eq!(v["verified"], false, "{name}");
+        v["reason"].as_str().unwrap().to_owned()
+    };
+    let edit_manifest = |b: &Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let p = b.join("custody-bundle.json");
+        let mut m = json_of(&std::fs::read_to_string(&p).unwrap());
+        f(&mut m);
+        std::fs::write(p, m.to_string()).unwrap();
+    };
+    let r = tamper("weights", &|b| std::fs::write(b.join("model/weights/a.bin"), [2u8; 50_000]).unwrap());
+    assert!(r.contains("changed weights/a.bin"), "{r}");
+    let r = tamper("extra", &|b| std::fs::write(b.join("model/run.py"), b"x").unwrap());
+    assert!(r.contains("extra run.py"), "{r}");
+    let r = tamper("missing", &|b| std::fs::remove_file(b.join("model/config.json")).unwrap());
+    assert!(r.contains("missing config.json"), "{r}");
+    let r = tamper("record", &|b| {
+        edit_manifest(b, &|m| {
+            let rec = m["approval"]["record"].as_str().unwrap().replace("\"bo\"", "\"mallory\"");
+            m["approval"]["record"] = rec.into();
+        })
+    });
+    assert!(r.contains("is not in the log"), "{r}");
+    let r = tamper("digest", &|b| {
+        edit_manifest(b, &|m| m["model"]["root_digest"] = format!("sha256:{}", "00".repeat(32)).into())
+    });
+    assert!(r.contains("root digest"), "{r}");
+    let r = tamper("checkpoint", &|b| {
+        edit_manifest(b, &|m| {
+            let cp = m["approval"]["checkpoint"].as_str().unwrap().to_owned();
+            let mut lines: Vec<String> = cp.lines().map(str::to_owned).collect();
+            lines[1] = (lines[1].parse::<u64>().unwrap() + 1).to_string();
+            m["approval"]["checkpoint"] = (lines.join("\n") + "\n").into();
+        })
+    });
+    assert!(r.contains("checkpoint"), "{r}");
+    let other_key = dir.path().join("other.pem");
+    assert_eq!(run(custody().args(["signing-key", "generate", "--out"]).arg(&other_key)).0, 0);
+    let r = tamper("signer", &|b| {
+        std::fs::copy(dir.path().join("other.pem.pub"), b.join("signer.pem")).map(|_| ()).unwrap()
+    });
+    assert!(r.contains("not the approved signer"), "{r}");
+    let resigned = dir.path().join("resigned.sig");
+    let (code, _, err) = run(custody()
+        .arg("sign")
+        .arg(bundle.join("model"))
+        .arg("--private-key")
+        .arg(&other_key)
+        .arg("--signature")
+        .arg(&resigned));
+    assert_eq!(code, 0, "{err}");
+    let r = tamper("signature", &|b| std::fs::copy(&resigned, b.join("model.sig")).map(|_| ()).unwrap());
+    assert!(r.contains("signature"), "{r}");
+
+    // The wrong log key is not "verified" either.
+    let mut forged = vkey.clone();
+    forged.pop();
+    forged.push(if vkey.ends_with('A') { 'B' } else { 'A' });
+    let (code, out, err) = run(custody().args(["verify", "--offline"]).arg(&bundle).args(["--log-key", &forged]));
+    assert_ne!(code, 0, "{out}{err}");
+}

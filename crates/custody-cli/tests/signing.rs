@@ -388,3 +388,89 @@ fn generated_private_keys_are_owner_only() {
     let (code, out) = custody(&["signing-key", "generate", "--out", s(&key.private)]);
     assert_eq!(code, 1, "an existing key is never replaced: {out}");
 }
+
+/// A real OpenBao server's address and root token (`scripts/with-openbao.sh`), or `None`
+/// (a failure when CI=true).
+fn bao() -> Option<(String, String)> {
+    match (std::env::var("CUSTODY_TEST_BAO_ADDR"), std::env::var("CUSTODY_TEST_BAO_TOKEN")) {
+        (Ok(addr), Ok(token)) => Some((addr, token)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but no OpenBao server: run through scripts/with-openbao.sh")
+        }
+        _ => {
+            eprintln!("skipped: set CUSTODY_TEST_BAO_ADDR (scripts/with-openbao.sh)");
+            None
+        }
+    }
+}
+
+fn custody_bao(addr: &str, token: &str, args: &[&str]) -> (i32, String) {
+    run(Command::new(env!("CARGO_BIN_EXE_custody"))
+        .env("BAO_ADDR", addr)
+        .env("BAO_TOKEN", token)
+        .env_remove("VAULT_ADDR")
+        .env_remove("VAULT_TOKEN")
+        .args(args))
+}
+
+/// Keys held in OpenBao transit sign bundles that model_signing verifies with the exported
+/// public key; the private key never leaves the server.
+#[test]
+fn openbao_transit_keys_sign_bundles_the_peer_verifies() {
+    let Some((cli, _)) = peer() else { return };
+    let Some((addr, token)) = bao() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(dir.path());
+    for algorithm in ["p256", "p384", "ed25519"] {
+        let name = format!("model-signer-{algorithm}-{}", std::process::id());
+        let public = dir.path().join(format!("{name}.pub"));
+        let (code, out) = custody_bao(
+            &addr,
+            &token,
+            &["signing-key", "openbao", &name, "--algorithm", algorithm, "--out", s(&public)],
+        );
+        assert_eq!(code, 0, "{out}");
+        // Asking again is idempotent and gives the same key.
+        let again = dir.path().join(format!("{name}.again"));
+        let (code, out) = custody_bao(
+            &addr,
+            &token,
+            &["signing-key", "openbao", &name, "--algorithm", algorithm, "--out", s(&again)],
+        );
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(std::fs::read(&public).unwrap(), std::fs::read(&again).unwrap());
+
+        let sig = dir.path().join(format!("{name}.sig"));
+        let (code, out) = custody_bao(&addr, &token, &["sign", s(&m), "--openbao-key", &name, "--signature", s(&sig)]);
+        assert_eq!(code, 0, "{out}");
+        let key = Keys { private: PathBuf::new(), public: public.clone() };
+        let (code, out) = custody_verify(&m, &key, &sig);
+        assert_eq!(code, 0, "custody verifies the transit-signed bundle: {out}");
+        if algorithm != "ed25519" {
+            let (code, out) = peer_verify(&cli, &m, &key, &sig);
+            assert_eq!(code, 0, "model_signing verifies the transit-signed {algorithm} bundle: {out}");
+        }
+        flip_byte(&m.join("a/b"), 0);
+        assert_eq!(custody_verify(&m, &key, &sig).0, 9);
+        flip_byte(&m.join("a/b"), 0);
+    }
+
+    // Another algorithm under an existing name is refused, never replaced.
+    let name = format!("model-signer-p256-{}", std::process::id());
+    let (code, out) =
+        custody_bao(&addr, &token, &["signing-key", "openbao", &name, "--algorithm", "p384", "--out", "/dev/null"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("already exists as a p256"), "{out}");
+    // A bad token and an unknown key: named, nothing written.
+    let sig = dir.path().join("never.sig");
+    let (code, out) =
+        custody_bao(&addr, "not-a-token", &["sign", s(&m), "--openbao-key", &name, "--signature", s(&sig)]);
+    assert_ne!(code, 0);
+    assert!(out.contains("permission denied"), "{out}");
+    assert!(!out.contains(&token), "the token is never printed");
+    let (code, out) =
+        custody_bao(&addr, &token, &["sign", s(&m), "--openbao-key", "no-such-key", "--signature", s(&sig)]);
+    assert_ne!(code, 0);
+    assert!(out.contains("no-such-key"), "{out}");
+    assert!(!sig.exists());
+}

@@ -484,8 +484,18 @@ impl Store {
                 .bind(micros(now))
                 .execute(&mut *conn)
                 .await?;
+                // The record names the artifact, not only the promotion: an edge bundle proves
+                // "this digest, signed by this key, was approved into this stage" from this one
+                // record and its inclusion proof.
+                let v = sqlx::query(&format!("{VERSION_SELECT} WHERE v.id = $1"))
+                    .bind(p.model_version_id.to_string())
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let v = version_from_row(&v)?;
                 draft.details = serde_json::json!({
-                    "promotion": id, "version": p.version, "from": p.from, "to": p.to, "approvers": change.approvers,
+                    "promotion": id, "model_id": v.model_id, "model": v.model, "version": p.version,
+                    "from": p.from, "to": p.to, "approvers": change.approvers,
+                    "root_digest": v.root_digest, "signer_hint": v.signer_hint,
                 });
                 let p = promotion_by_id(conn, id).await?;
                 Ok((p, change))
