@@ -9,6 +9,8 @@ use custody_core::{Approval, AuditEvent, Dataset, DatasetVersion, Decision, Outc
 use serde_json::{Value, json};
 use std::io::Write;
 
+mod registry;
+
 struct Demo {
     json: bool,
     steps: Vec<Value>,
@@ -58,9 +60,13 @@ pub async fn run(args: DemoArgs, json: bool) -> anyhow::Result<()> {
     if !json {
         println!("custody demo: embedded server at {} (SQLite in {})", server.url(), data_dir.display());
     }
-    let mut result = walk(&mut demo, &Client::new(&server.url(), Some(admin_token), None)?, &data_dir).await;
+    let admin = Client::new(&server.url(), Some(admin_token), None)?;
+    let mut result = walk(&mut demo, &admin, &data_dir).await;
     if result.is_ok() {
         result = encryption(&mut demo, &data_dir).await;
+    }
+    if result.is_ok() {
+        result = registry::run(&mut demo, &admin, &data_dir).await;
     }
     server.shutdown().await;
     result?;
