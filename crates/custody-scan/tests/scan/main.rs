@@ -1,0 +1,8 @@
+//! custody-scan's integration tests: the picklescan corpus, the bypass classes peers miss, no
+//! false alarms on real scikit-learn/NumPy/joblib files, and properties over arbitrary input.
+#![allow(missing_docs)]
+
+mod bypass;
+mod corpus;
+mod properties;
+mod real_models;
