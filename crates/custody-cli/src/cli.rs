@@ -86,6 +86,10 @@ pub enum Command {
     /// verifiable offline with `custody verify --offline`.
     #[command(subcommand)]
     Bundle(BundleCmd),
+    /// Scan model files, archives and directories (recursively) for code that would run when
+    /// they are loaded (offline). Exit 0 clean, 1 findings at or above --fail-level, 2
+    /// inconclusive (a file that could not be fully analysed), 3 usage or I/O error.
+    Scan(ScanArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -865,4 +869,31 @@ pub enum SigningKeyCmd {
         #[arg(long, default_value = "p256")]
         algorithm: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or directories (directories are walked recursively; symbolic links are not followed).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The lowest severity that fails the scan (exit 1). Anything neither known safe nor known
+    /// dangerous is medium ("suspicious"), so the default fails closed.
+    #[arg(long, value_enum, default_value_t = FailLevel::Medium)]
+    pub fail_level: FailLevel,
+    /// Show every finding, not only those at or above the fail level.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// A severity threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailLevel {
+    /// Critical findings only.
+    Critical,
+    /// High and above.
+    High,
+    /// Medium and above: suspicious imports fail (the default).
+    Medium,
+    /// Low and above.
+    Low,
 }

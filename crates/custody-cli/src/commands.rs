@@ -33,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encrypt(args) => crate::envelope::encrypt(args, json).await,
         Command::Decrypt(args) => crate::envelope::decrypt(args, json).await,
         Command::Keys(cmd) => crate::envelope::keys(cmd, json).await,
+        Command::Scan(args) => crate::scan::run(args, json).await,
         Command::Sign(args) => crate::provenance::sign(args, json).await,
         Command::Verify(args) => crate::provenance::verify(args, json).await,
         Command::SigningKey(cmd) => crate::provenance::signing_key(cmd, json).await,

@@ -12,6 +12,7 @@ mod envelope;
 mod output;
 mod provenance;
 mod registry;
+mod scan;
 
 use clap::{CommandFactory, Parser};
 use client::ClientError;
@@ -46,7 +47,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            // `custody scan` documents 3 for usage errors (2 is its "inconclusive").
+            let usage = if std::env::args().nth(1).as_deref() == Some("scan") { scan::USAGE } else { exit::USAGE };
+            return ExitCode::from(if e.use_stderr() { usage } else { exit::OK });
         }
     };
     if let cli::Command::Completions { shell } = &cli.command {

@@ -600,3 +600,45 @@ fn registry_deployments_and_edge_bundles() {
     let (code, out, err) = run(custody().args(["verify", "--offline"]).arg(&bundle).args(["--log-key", &forged]));
     assert_ne!(code, 0, "{out}{err}");
 }
+
+/// `custody scan`: fails closed, with the documented exit codes.
+#[test]
+fn scan_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(models.join("nested")).unwrap();
+    // protocol 4: builtins.eval("print('hi')"), and a plain dict.
+    let evil = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93\x8c\x0bprint('hi')\x85R.";
+    let benign = b"\x80\x04}\x94\x8c\x01a\x94K\x01s.";
+    // protocol 4: an import that is neither known safe nor known dangerous.
+    let unknown = b"\x80\x04\x8c\x0bacme.models\x8c\x06Scorer\x93)R.";
+    std::fs::write(models.join("nested/evil.pkl"), evil).unwrap();
+    std::fs::write(models.join("ok.pkl"), benign).unwrap();
+    std::fs::write(dir.path().join("unknown.pkl"), unknown).unwrap();
+    std::fs::write(dir.path().join("garbage.bin"), b"\x89PNG\r\n\x1a\n not a model").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path().join("unknown.pkl"), models.join("link.pkl")).unwrap();
+
+    let (code, out, err) = run(custody().args(["--json", "scan"]).arg(&models));
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["summary"]["files"], 2, "links met while walking are not followed: {v}");
+    assert_eq!(v["summary"]["malicious"], 1);
+    assert_eq!(v["summary"]["exit"], 1);
+    let (code, out, _) = run(custody().arg("scan").arg(models.join("nested/evil.pkl")));
+    assert_eq!(code, 1);
+    assert!(out.contains("MALICIOUS") && out.contains("builtins.eval"), "{out}");
+    assert_eq!(run(custody().arg("scan").arg(models.join("ok.pkl"))).0, 0);
+    let (code, out, _) = run(custody().arg("scan").arg(dir.path().join("unknown.pkl")));
+    assert_eq!(code, 1, "unknown imports fail closed: {out}");
+    assert!(out.contains("SUSPICIOUS"), "{out}");
+    assert_eq!(run(custody().args(["scan", "--fail-level", "high"]).arg(dir.path().join("unknown.pkl"))).0, 0);
+    let (code, out, _) = run(custody().arg("scan").arg(dir.path().join("garbage.bin")));
+    assert_eq!(code, 2, "an unknown format is inconclusive, never clean: {out}");
+    assert!(out.contains("INCONCLUSIVE"), "{out}");
+    let (code, _, err) = run(custody().arg("scan").arg(dir.path().join("missing.pkl")));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("missing.pkl"), "{err}");
+    assert_eq!(run(custody().arg("scan")).0, 3, "usage errors are 3 for scan");
+    assert_eq!(run(custody().args(["scan", "--fail-level", "nope", "x"])).0, 3);
+}
