@@ -36,7 +36,7 @@ models = {
     "tree": DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y),
     "forest": RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, y),
     "gbc": GradientBoostingClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, y),
-    "svc": SVC(probability=False).fit(X, y),
+    "svc": SVC().fit(X, y),
     "knn": KNeighborsClassifier(n_neighbors=3).fit(X, y),
     "nb": GaussianNB().fit(X, y),
     "pca": PCA(n_components=2, random_state=0).fit(X),

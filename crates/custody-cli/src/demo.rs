@@ -66,6 +66,9 @@ pub async fn run(args: DemoArgs, json: bool) -> anyhow::Result<()> {
         result = encryption(&mut demo, &data_dir).await;
     }
     if result.is_ok() {
+        result = scanning(&mut demo);
+    }
+    if result.is_ok() {
         result = registry::run(&mut demo, &admin, &data_dir).await;
     }
     server.shutdown().await;
@@ -497,6 +500,32 @@ async fn encryption(demo: &mut Demo, dir: &std::path::Path) -> anyhow::Result<()
     demo.step(
         &format!("shredded `{kek}` (versions {:?}): \"{reason}\"", receipt.versions),
         "crypto-shredding: destroying the key makes every copy of the data unrecoverable",
+    );
+    Ok(())
+}
+
+/// Scanning: a memo-confusion payload caught, a benign pickle clean, an unknown format never
+/// clean.
+fn scanning(demo: &mut Demo) -> anyhow::Result<()> {
+    use custody_scan::{ScanOptions, Verdict, scan_bytes};
+    demo.note("Scanning model files");
+    let opts = ScanOptions::default();
+    // protocol 2: memo slot 0 first holds collections.OrderedDict, then posix.system; BINGET 0
+    // fetches the dangerous one and REDUCE calls it with ("id",).
+    let evil = b"\x80\x02ccollections\nOrderedDict\nq\x00cposix\nsystem\nq\x00h\x00X\x02\x00\x00\x00id\x85R.";
+    let benign = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01.";
+    let (e, b, u) = (
+        scan_bytes("evil.pkl", evil, &opts),
+        scan_bytes("ok.pkl", benign, &opts),
+        scan_bytes("weights.bin", b"\x89PNG\r\n\x1a\n", &opts),
+    );
+    if (e.verdict, b.verdict, u.verdict) != (Verdict::Malicious, Verdict::Clean, Verdict::Inconclusive) {
+        bail!("the scanner misjudged: {:?} {:?} {:?}", e.verdict, b.verdict, u.verdict);
+    }
+    let why = e.findings.first().map(|f| f.message.clone()).unwrap_or_default();
+    demo.step(
+        &format!("`custody scan`: a pickle that hides posix.system behind a memo slot that first held an allowed global is malicious (\"{why}\"); an OrderedDict pickle is clean; an unknown format is inconclusive"),
+        "the scanner models the unpickler's memo and stack, and fails closed: what it cannot analyse is never clean",
     );
     Ok(())
 }
