@@ -883,6 +883,10 @@ pub struct ScanArgs {
     /// Show every finding, not only those at or above the fail level.
     #[arg(long)]
     pub all: bool,
+    /// Also write the findings as SARIF 2.1.0 to FILE (`-`: standard output, instead of the
+    /// summary).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
 }
 
 /// A severity threshold.

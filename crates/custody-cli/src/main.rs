@@ -12,6 +12,7 @@ mod envelope;
 mod output;
 mod provenance;
 mod registry;
+mod sarif;
 mod scan;
 
 use clap::{CommandFactory, Parser};

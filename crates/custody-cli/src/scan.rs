@@ -144,6 +144,21 @@ pub async fn run(args: ScanArgs, json: bool) -> anyhow::Result<()> {
         "reports": reports,
         "errors": errors.iter().map(|(p, e)| json!({ "path": p, "error": e })).collect::<Vec<_>>(),
     });
+    let sarif_to_stdout = args.sarif.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if let Some(path) = &args.sarif {
+        let log = crate::sarif::log(&reports, &errors);
+        if sarif_to_stdout {
+            crate::output::json(&log)?;
+        } else {
+            crate::output::write_atomically(path, serde_json::to_string_pretty(&log)?.as_bytes())?;
+        }
+    }
+    if sarif_to_stdout {
+        for (p, e) in &errors {
+            eprintln!("error: cannot scan `{}`: {e}", p.display());
+        }
+        return if code == 0 { Ok(()) } else { Err(Exit(code).into()) };
+    }
     show(json, &value, || {
         let shown = if args.all { Severity::Info } else { fail };
         for r in reports.iter().filter(|r| args.all || r.verdict != Verdict::Clean) {

@@ -640,5 +640,41 @@ fn scan_exit_codes() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("missing.pkl"), "{err}");
     assert_eq!(run(custody().arg("scan")).0, 3, "usage errors are 3 for scan");
+
+    // SARIF 2.1.0, valid against the official schema: one rule per detection type, the byte
+    // offset of each finding.
+    let sarif = dir.path().join("scan.sarif");
+    let (code, _, err) = run(custody().arg("scan").arg(dir.path()).arg("--sarif").arg(&sarif));
+    assert_eq!(code, 1, "{err}");
+    let log: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let run0 = &log["runs"][0];
+    let ids: Vec<&str> =
+        run0["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids.len(), unique.len(), "{ids:?}");
+    assert!(ids.contains(&"pickle.dangerous-global") && ids.contains(&"pickle.unknown-global"), "{ids:?}");
+    let evil_result =
+        run0["results"].as_array().unwrap().iter().find(|r| r["ruleId"] == "pickle.dangerous-global").unwrap();
+    assert_eq!(evil_result["level"], "error");
+    assert!(
+        evil_result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("evil.pkl")
+    );
+    assert!(evil_result["locations"][0]["physicalLocation"]["region"]["byteOffset"].is_u64(), "{evil_result}");
+    match std::env::var_os("CUSTODY_TEST_SARIF_SCHEMA") {
+        Some(schema) => {
+            let check = "import json, sys, jsonschema\n\
+                         jsonschema.Draft4Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))";
+            let out = Command::new("python3").arg("-c").arg(check).arg(schema).arg(&sarif).output().unwrap();
+            assert!(out.status.success(), "the SARIF log is not valid: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        None if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but CUSTODY_TEST_SARIF_SCHEMA is unset: run through scripts/with-sarif-schema.sh")
+        }
+        None => eprintln!("SARIF schema validation skipped: set CUSTODY_TEST_SARIF_SCHEMA"),
+    }
     assert_eq!(run(custody().args(["scan", "--fail-level", "nope", "x"])).0, 3);
 }
