@@ -1,6 +1,8 @@
 //! Format detection (by content, never by extension) and the containers that hold pickles:
 //! zip (PyTorch checkpoints, `.npz`), NumPy `.npy`, joblib (plain or zlib/gzip/xz/lzma/lz4
-//! compressed), 7z, and archives nested in each other, all under resource budgets.
+//! compressed), 7z, and archives nested in each other, all under resource budgets. The model
+//! formats that hold no pickle (safetensors, GGUF, ONNX, Keras, HDF5) are detected here too and
+//! analysed by their own modules.
 
 use std::io::Read;
 use std::time::Instant;
@@ -8,10 +10,24 @@ use std::time::Instant;
 use crate::ScanOptions;
 use crate::pickle::{self, Mode};
 use crate::report::{Finding, Format, Location, PickleReport, RuleId, Severity};
-use crate::zip;
+use crate::{gguf, keras, onnx, safetensors, zip};
 
 /// The PyTorch legacy format's first pickle: protocol 2, LONG1 of the magic number, STOP.
 const TORCH_LEGACY_MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e";
+/// The HDF5 superblock signature.
+const HDF5_MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
+
+/// HDF5 allows a user block before the superblock: the signature is then at 512, 1024, 2048...
+fn hdf5_after_user_block(data: &[u8]) -> bool {
+    let mut at = 512usize;
+    while at < data.len() && at <= 1 << 30 {
+        if data.get(at..).is_some_and(|d| d.starts_with(HDF5_MAGIC)) {
+            return true;
+        }
+        at *= 2;
+    }
+    false
+}
 
 /// Member names that loaders unpickle whatever their content looks like.
 fn is_pickle_name(name: &str) -> bool {
@@ -19,8 +35,20 @@ fn is_pickle_name(name: &str) -> bool {
     lower.ends_with(".pkl") || lower.ends_with(".pickle") || lower.ends_with(".joblib") || lower.ends_with(".dill")
 }
 
-/// Detect a format from the first bytes.
+/// Detect a format from the first bytes (ONNX, which has no magic, from a parse of the whole
+/// message's top level).
+///
+/// Order matters where signatures are short: a safetensors header length can spell the gzip or
+/// zlib magic by chance, so a safetensors header that fits the file wins over them; GGUF, HDF5
+/// and safetensors all start with bytes that are also pickle opcodes, so they are tried before
+/// pickle (and [`Ctx::scan_blob`] still scans them as pickles in case they are both).
 pub fn detect_format(data: &[u8]) -> Format {
+    detect(data, true)
+}
+
+/// [`detect_format`], optionally without the precedence safetensors takes over compressed
+/// streams (to learn what else a safetensors file could be read as).
+fn detect(data: &[u8], safetensors_first: bool) -> Format {
     let starts = |m: &[u8]| data.starts_with(m);
     if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") || starts(b"PK\x07\x08") {
         Format::Zip
@@ -28,6 +56,8 @@ pub fn detect_format(data: &[u8]) -> Format {
         Format::Npy
     } else if starts(b"7z\xbc\xaf\x27\x1c") {
         Format::SevenZ
+    } else if safetensors_first && safetensors::looks_like(data, true) {
+        Format::Safetensors
     } else if starts(b"\x1f\x8b") {
         Format::Gzip
     } else if starts(b"\xfd7zXZ\x00") {
@@ -45,12 +75,22 @@ pub fn detect_format(data: &[u8]) -> Format {
         Format::Zlib
     } else if is_lzma_alone(data) {
         Format::Lzma
+    } else if starts(b"GGUF") {
+        Format::Gguf
+    } else if starts(HDF5_MAGIC) {
+        Format::Hdf5
+    } else if safetensors::looks_like(data, false) {
+        Format::Safetensors
     } else if starts(TORCH_LEGACY_MAGIC) {
         Format::TorchLegacy
     } else if data.first().is_some_and(|&b| crate::opcodes::name(b).is_some())
         && !(data[0] == crate::opcodes::PROTO && data.get(1).is_none_or(|&p| p > crate::opcodes::HIGHEST_PROTOCOL))
     {
         Format::Pickle
+    } else if hdf5_after_user_block(data) {
+        Format::Hdf5
+    } else if onnx::probe(data) {
+        Format::Onnx
     } else {
         Format::Unknown
     }
@@ -96,17 +136,17 @@ impl<'o> Ctx<'o> {
         }
     }
 
-    fn add(&mut self, rule: RuleId, severity: Severity, message: String, member: &str, offset: Option<u64>) {
+    pub(crate) fn add(&mut self, rule: RuleId, severity: Severity, message: String, member: &str, offset: Option<u64>) {
         self.findings.push(Finding {
             rule,
             severity,
             message,
-            location: Location { member: member.to_string(), offset },
+            location: Location { member: member.to_string(), offset, ..Location::default() },
         });
     }
 
     /// How many more bytes may be decompressed for an input of `compressed` bytes.
-    fn decompress_limit(&self, compressed: usize) -> usize {
+    pub(crate) fn decompress_limit(&self, compressed: usize) -> usize {
         let remaining = self.opts.max_decompressed.saturating_sub(self.decompressed);
         let by_ratio = (compressed as u64).saturating_mul(self.opts.max_ratio).max(16 << 20);
         let limit = remaining.min(self.opts.max_member_size).min(by_ratio);
@@ -128,7 +168,7 @@ impl<'o> Ctx<'o> {
         self.bytes_scanned += data.len() as u64;
         let format = detect_format(data);
         match format {
-            Format::Zip => self.scan_zip(data, member, depth),
+            Format::Zip => return self.scan_zip(data, member, depth),
             Format::Npy => self.scan_npy(data, member, depth),
             Format::SevenZ => self.scan_7z(data, member, depth),
             Format::Gzip | Format::Zlib | Format::Xz | Format::Lz4 => {
@@ -150,7 +190,36 @@ impl<'o> Ctx<'o> {
             Format::Pickle | Format::TorchLegacy | Format::Joblib => {
                 return self.scan_pickle_stream(data, member, depth);
             }
-            Format::Unknown => self.add(
+            Format::Safetensors => {
+                safetensors::scan(self, data, member);
+                let other = detect(data, false);
+                if matches!(other, Format::Gzip | Format::Zlib | Format::Xz | Format::Lz4 | Format::Lzma) {
+                    self.scan_polyglot_compressed(other, data, member, depth);
+                }
+                self.scan_polyglot_pickle(data, member, depth, "safetensors");
+            }
+            Format::Gguf => {
+                gguf::scan(self, data, member);
+                self.scan_polyglot_pickle(data, member, depth, "GGUF");
+            }
+            Format::Hdf5 => {
+                keras::scan_hdf5(self, data, member);
+                self.scan_polyglot_pickle(data, member, depth, "HDF5");
+            }
+            Format::Onnx => onnx::scan(self, data, member),
+            // Only returned by `scan_zip`, never by detection.
+            Format::Keras => {}
+            // Notebooks and text are routed by `scan_bytes`, dependency files are recognised by
+            // name: `detect_format` never returns them, and as model files they are unknown data.
+            Format::Unknown
+            | Format::Notebook
+            | Format::Text
+            | Format::Requirements
+            | Format::PoetryLock
+            | Format::UvLock
+            | Format::PipfileLock
+            | Format::CargoLock
+            | Format::PackageLock => self.add(
                 RuleId::UNKNOWN_FORMAT,
                 Severity::Low,
                 "content is not a pickle or a known container; nothing could be verified".into(),
@@ -159,6 +228,61 @@ impl<'o> Ctx<'o> {
             ),
         }
         format
+    }
+
+    /// A file of another format whose first byte is also a pickle opcode is a candidate
+    /// polyglot: a loader that picks by extension (`torch.load` on `model.bin`) would unpickle
+    /// it. It is walked speculatively; if it does not parse as a pickle, nothing is kept.
+    fn scan_polyglot_pickle(&mut self, data: &[u8], member: &str, depth: u32, what: &str) {
+        if data.first().is_none_or(|&b| crate::opcodes::name(b).is_none()) {
+            return;
+        }
+        let (findings, pickles, nested) = (self.findings.len(), self.pickles.len(), self.nested_scans);
+        let out = pickle::scan_pickle(self, data, 0, member, depth, Mode::Speculative);
+        if out.end.is_none() && !out.dangerous {
+            self.findings.truncate(findings);
+            self.pickles.truncate(pickles);
+            self.nested_scans = nested;
+            return;
+        }
+        self.add(
+            RuleId::NESTED,
+            Severity::Info,
+            format!("this {what} file also parses as a pickle, which a loader choosing by extension would run"),
+            member,
+            Some(0),
+        );
+    }
+
+    /// A safetensors file whose header length spells a compression magic (gzip `1f 8b`, zlib
+    /// `78 01`...) would be decompressed by a loader that sniffs those (joblib). Almost always
+    /// the stream is invalid, or decodes to nothing a loader could use, and nothing is reported;
+    /// if it decodes to a recognised format, that content is scanned.
+    fn scan_polyglot_compressed(&mut self, format: Format, data: &[u8], member: &str, depth: u32) {
+        let (label, limit, result) = self.decode(format, data);
+        match result {
+            Ok(out) if detect_format(&out) != Format::Unknown => {
+                let path = child(member, label);
+                self.decompressed += out.len() as u64;
+                self.members.push(path.clone());
+                self.add(
+                    RuleId::NESTED,
+                    Severity::Info,
+                    format!("this safetensors file also decodes as a {format:?} stream, scanned as `{path}`"),
+                    member,
+                    Some(0),
+                );
+                self.scan_blob(&out, &path, depth + 1);
+            }
+            Err(Decomp::TooLarge) => self.add(
+                RuleId::ARCHIVE_BUDGET,
+                Severity::Low,
+                format!("this safetensors file also starts a {label} stream, which exceeds the budget ({limit} bytes)"),
+                member,
+                Some(0),
+            ),
+            _ => {}
+        }
     }
 
     fn scan_pickle_stream(&mut self, data: &[u8], member: &str, depth: u32) -> Format {
@@ -215,12 +339,13 @@ impl<'o> Ctx<'o> {
 
     // ----- zip ---------------------------------------------------------------------------
 
-    fn scan_zip(&mut self, data: &[u8], member: &str, depth: u32) {
+    /// Scan a zip's members; returns [`Format::Keras`] for a `.keras` archive.
+    fn scan_zip(&mut self, data: &[u8], member: &str, depth: u32) -> Format {
         let index = match zip::read_index(data, self.opts.max_members) {
             Ok(i) => i,
             Err(e) => {
                 self.add(RuleId::ARCHIVE_MALFORMED, Severity::Low, format!("unreadable zip: {e}"), member, None);
-                return;
+                return Format::Zip;
             }
         };
         if let Some(why) = &index.broken_central {
@@ -275,8 +400,10 @@ impl<'o> Ctx<'o> {
                     Some(e.data_start as u64),
                 );
             }
-            // Raw tensor storages and other opaque data are skipped without decompressing.
-            let interesting = pickle_named || prefix_format != Format::Unknown;
+            // Raw tensor storages and other opaque data are skipped without decompressing. ONNX
+            // has no magic to see in a prefix, so its usual name is a reason to look.
+            let onnx_named = e.name.to_ascii_lowercase().ends_with(".onnx");
+            let interesting = pickle_named || onnx_named || prefix_format != Format::Unknown;
             if !interesting {
                 continue;
             }
@@ -344,6 +471,7 @@ impl<'o> Ctx<'o> {
                 }
             }
         }
+        if keras::scan_keras_zip(self, data, &index, member) { Format::Keras } else { Format::Zip }
     }
 
     // ----- npy ---------------------------------------------------------------------------
@@ -433,27 +561,7 @@ impl<'o> Ctx<'o> {
 
     /// Decompress and scan the result. Returns false if the stream could not be decoded at all.
     fn scan_compressed(&mut self, format: Format, data: &[u8], member: &str, depth: u32) -> bool {
-        let limit = self.decompress_limit(data.len());
-        let label = match format {
-            Format::Gzip => "<gzip>",
-            Format::Zlib => "<zlib>",
-            Format::Xz => "<xz>",
-            Format::Lzma => "<lzma>",
-            _ => "<lz4>",
-        };
-        let result = match format {
-            Format::Gzip => gunzip(data, limit),
-            Format::Zlib => {
-                let body = if data.starts_with(b"ZF") { &data[21..] } else { data };
-                inflate_zlib(body, limit)
-            }
-            Format::Xz => read_limited(lzma_rust2::XzReader::new(std::io::Cursor::new(data), true), limit),
-            Format::Lzma => match lzma_rust2::LzmaReader::new_mem_limit(std::io::Cursor::new(data), 1 << 20, None) {
-                Ok(r) => read_limited(r, limit),
-                Err(e) => Err(Decomp::Corrupt(e.to_string())),
-            },
-            _ => read_limited(lz4_flex::frame::FrameDecoder::new(std::io::Cursor::new(data)), limit),
-        };
+        let (label, limit, result) = self.decode(format, data);
         let path = child(member, label);
         match result {
             Ok(out) => {
@@ -480,6 +588,32 @@ impl<'o> Ctx<'o> {
                 true
             }
         }
+    }
+
+    /// Decompress a stream within the budget: (label for member paths, limit used, result).
+    fn decode(&self, format: Format, data: &[u8]) -> (&'static str, usize, Result<Vec<u8>, Decomp>) {
+        let limit = self.decompress_limit(data.len());
+        let label = match format {
+            Format::Gzip => "<gzip>",
+            Format::Zlib => "<zlib>",
+            Format::Xz => "<xz>",
+            Format::Lzma => "<lzma>",
+            _ => "<lz4>",
+        };
+        let result = match format {
+            Format::Gzip => gunzip(data, limit),
+            Format::Zlib => {
+                let body = if data.starts_with(b"ZF") { &data[21..] } else { data };
+                inflate_zlib(body, limit)
+            }
+            Format::Xz => read_limited(lzma_rust2::XzReader::new(std::io::Cursor::new(data), true), limit),
+            Format::Lzma => match lzma_rust2::LzmaReader::new_mem_limit(std::io::Cursor::new(data), 1 << 20, None) {
+                Ok(r) => read_limited(r, limit),
+                Err(e) => Err(Decomp::Corrupt(e.to_string())),
+            },
+            _ => read_limited(lz4_flex::frame::FrameDecoder::new(std::io::Cursor::new(data)), limit),
+        };
+        (label, limit, result)
     }
 }
 

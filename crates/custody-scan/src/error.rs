@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Errors returned by [`crate::scan_path`].
+/// Errors returned by [`crate::scan_path`] and [`crate::deps::OsvDatabase::open`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScanError {
@@ -14,5 +14,13 @@ pub enum ScanError {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// A directory is not a usable OSV database.
+    #[error("`{path}` is not an OSV database: {reason}")]
+    OsvDatabase {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
 }

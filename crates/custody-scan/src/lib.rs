@@ -6,7 +6,16 @@
 //! (by content, never by extension) unpacks PyTorch zip and legacy checkpoints, NumPy
 //! `.npy`/`.npz`, joblib dumps (plain or compressed) and 7z archives, within resource budgets.
 //! A [`policy`] of allowed and denied globals turns imports into findings, and findings into a
-//! [`Verdict`].
+//! [`Verdict`]. Jupyter notebooks and plain text are scanned for leaked [`secrets`]
+//! ([`scan_notebook`], [`scan_text`]).
+//! [`Verdict`]. Separately, [`deps`] checks the pinned versions of dependency lockfiles against
+//! an offline OSV vulnerability database.
+//!
+//! The model formats that hold no pickle are checked for what they can carry instead:
+//! safetensors (header and layout validity, metadata worth review), GGUF (full parse; Jinja chat
+//! templates, elevated when they look like template injection), ONNX (external data that
+//! escapes the model directory, custom operator domains) and Keras (`.keras` archives and legacy
+//! HDF5 files: `Lambda` layers, op lambdas, custom objects).
 //!
 //! ```
 //! use custody_scan::{scan_bytes, ScanOptions, Verdict};
@@ -26,11 +35,20 @@
 #![forbid(unsafe_code)]
 
 pub mod container;
+pub mod deps;
 mod error;
+mod gguf;
+mod keras;
+mod notebook;
+mod onnx;
 pub mod opcodes;
 pub mod pickle;
 pub mod policy;
+mod protobuf;
 pub mod report;
+mod safetensors;
+pub mod secrets;
+mod template;
 mod text;
 mod zip;
 
@@ -38,6 +56,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use container::detect_format;
+pub use deps::{OsvDatabase, is_dependency_file, scan_dependencies};
 pub use error::ScanError;
 pub use report::{
     AttributeRewrite, Call, Disposition, FileReport, Finding, Format, Import, ImportVia, Location, PickleError,
@@ -88,8 +107,13 @@ impl Default for ScanOptions {
     }
 }
 
-/// Scan an in-memory file. `name` is only used in the report.
+/// Scan an in-memory file. `name` is only used in the report. Content that looks like a
+/// Jupyter notebook (a JSON object with `"cells"`, `"nbformat"` or `"worksheets"`) goes to
+/// [`scan_notebook`].
 pub fn scan_bytes(name: &str, data: &[u8], opts: &ScanOptions) -> FileReport {
+    if notebook::looks_like_notebook(data) {
+        return scan_notebook(name, data);
+    }
     let mut ctx = container::Ctx::new(opts);
     let format = ctx.scan_blob(data, "", 0);
     finish(name, format, ctx)
@@ -123,6 +147,49 @@ pub fn scan_path(path: &Path, opts: &ScanOptions) -> Result<FileReport, ScanErro
     }
     let data = std::fs::read(path).map_err(io_err)?;
     Ok(scan_bytes(&name, &data, opts))
+}
+
+/// Scan a plain text file (source code, `.env`, JSON, YAML, config...) for secrets. Findings
+/// carry byte offset, line and column; secrets appear only redacted. Text has no structure to
+/// fail on, so this is never inconclusive.
+///
+/// ```
+/// use custody_scan::{scan_text, RuleId, Verdict};
+///
+/// let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5");
+/// let report = scan_text(".env", format!("GITHUB_TOKEN={token}\n").as_bytes());
+/// assert_eq!(report.verdict, Verdict::Malicious);
+/// let finding = &report.findings[0];
+/// assert_eq!(finding.rule, RuleId::SECRET_GITHUB_TOKEN);
+/// assert_eq!((finding.location.line, finding.location.column), (Some(1), Some(14)));
+/// assert!(finding.message.contains("`ghp_…3zA5`"));
+/// assert!(!serde_json::to_string(&report).unwrap().contains(&token));
+/// ```
+pub fn scan_text(name: &str, text: &[u8]) -> FileReport {
+    text_report(name, Format::Text, notebook::scan_text(text), text.len())
+}
+
+/// Scan a Jupyter notebook (nbformat 4, or 3 with `worksheets`) for secrets in cell sources and
+/// outputs (text of every kind; base64 images and PDFs are skipped). Findings carry the cell
+/// and output index and the line within that text. A notebook that does not parse is
+/// inconclusive (`notebook.malformed`, naming the JSON error position), never clean, and its
+/// raw bytes are still scanned for secrets.
+pub fn scan_notebook(name: &str, data: &[u8]) -> FileReport {
+    text_report(name, Format::Notebook, notebook::scan_notebook(data), data.len())
+}
+
+fn text_report(name: &str, format: Format, mut findings: Vec<Finding>, len: usize) -> FileReport {
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let verdict = report::verdict_for(&findings);
+    FileReport {
+        name: name.to_string(),
+        format,
+        verdict,
+        findings,
+        pickles: Vec::new(),
+        members: Vec::new(),
+        bytes_scanned: len as u64,
+    }
 }
 
 fn finish(name: &str, format: Format, ctx: container::Ctx<'_>) -> FileReport {

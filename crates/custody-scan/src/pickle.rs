@@ -295,7 +295,7 @@ pub(crate) fn scan_pickle(
 
 impl Walker<'_, '_, '_> {
     fn loc(&self, offset: usize) -> Location {
-        Location { member: self.member.to_string(), offset: Some(offset as u64) }
+        Location { member: self.member.to_string(), offset: Some(offset as u64), ..Location::default() }
     }
 
     fn finding(&mut self, rule: RuleId, severity: Severity, message: String) {
@@ -1474,7 +1474,7 @@ pub(crate) fn scan_stream(
             rule: RuleId::TRAILING_DATA,
             severity: Severity::Info,
             message: format!("{remaining} bytes after the last complete pickle"),
-            location: Location { member: member.to_string(), offset: Some(pos as u64) },
+            location: Location { member: member.to_string(), offset: Some(pos as u64), ..Location::default() },
         });
     }
     out

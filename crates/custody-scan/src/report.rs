@@ -37,7 +37,8 @@ pub enum Verdict {
     Malicious,
 }
 
-/// Detected file format (by content, never by extension).
+/// Detected file format (by content, never by extension; dependency files, which are not
+/// model files, by name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
@@ -67,8 +68,34 @@ pub enum Format {
     Zstd,
     /// A 7z archive.
     SevenZ,
+    /// A Jupyter notebook (`.ipynb` JSON, nbformat 3 or 4), scanned for secrets.
+    Notebook,
+    /// Plain text (source code, config, `.env`...), scanned for secrets.
+    Text,
+    /// A safetensors file (JSON header, then raw tensor bytes).
+    Safetensors,
+    /// A GGUF file (llama.cpp / ggml).
+    Gguf,
+    /// An ONNX model (a protobuf `ModelProto`).
+    Onnx,
+    /// A Keras v3 `.keras` archive (zip with `config.json` and `metadata.json`).
+    Keras,
+    /// An HDF5 file (legacy Keras `.h5` models and weights).
+    Hdf5,
     /// Nothing we recognise.
     Unknown,
+    /// A pip requirements file (`requirements*.txt`), recognised by name.
+    Requirements,
+    /// A Poetry lockfile (`poetry.lock`).
+    PoetryLock,
+    /// A uv lockfile (`uv.lock`).
+    UvLock,
+    /// A Pipenv lockfile (`Pipfile.lock`).
+    PipfileLock,
+    /// A Cargo lockfile (`Cargo.lock`).
+    CargoLock,
+    /// An npm lockfile (`package-lock.json` or `npm-shrinkwrap.json`).
+    PackageLock,
 }
 
 /// Stable identifier of the rule that produced a finding, e.g. `pickle.dangerous-global`.
@@ -112,6 +139,88 @@ impl RuleId {
     pub const UNSUPPORTED_FORMAT: RuleId = RuleId("format.unsupported");
     /// A NumPy header is invalid.
     pub const NPY_MALFORMED: RuleId = RuleId("npy.malformed");
+    /// A notebook is not valid JSON or has no `cells`/`worksheets`.
+    pub const NOTEBOOK_MALFORMED: RuleId = RuleId("notebook.malformed");
+    /// An AWS access key id (`AKIA...`/`ASIA...`).
+    pub const SECRET_AWS_ACCESS_KEY: RuleId = RuleId("secret.aws-access-key");
+    /// An AWS secret access key (40 characters assigned to a `secret`-named key).
+    pub const SECRET_AWS_SECRET_KEY: RuleId = RuleId("secret.aws-secret-key");
+    /// A GCP service-account key (JSON with `"type": "service_account"` and a private key).
+    pub const SECRET_GCP_SERVICE_ACCOUNT: RuleId = RuleId("secret.gcp-service-account");
+    /// An Azure storage account key or shared access key in a connection string.
+    pub const SECRET_AZURE_STORAGE_KEY: RuleId = RuleId("secret.azure-storage-key");
+    /// An Azure AD (Entra ID) client secret.
+    pub const SECRET_AZURE_CLIENT_SECRET: RuleId = RuleId("secret.azure-client-secret");
+    /// A Hugging Face access token (`hf_...`).
+    pub const SECRET_HUGGINGFACE_TOKEN: RuleId = RuleId("secret.huggingface-token");
+    /// An OpenAI API key (`sk-...`, `sk-proj-...`).
+    pub const SECRET_OPENAI_API_KEY: RuleId = RuleId("secret.openai-api-key");
+    /// An Anthropic API key (`sk-ant-...`).
+    pub const SECRET_ANTHROPIC_API_KEY: RuleId = RuleId("secret.anthropic-api-key");
+    /// A GitHub token (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`).
+    pub const SECRET_GITHUB_TOKEN: RuleId = RuleId("secret.github-token");
+    /// A GitLab token (`glpat-`, `gldt-`, `glrt-`).
+    pub const SECRET_GITLAB_TOKEN: RuleId = RuleId("secret.gitlab-token");
+    /// A Slack token (`xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xapp-`).
+    pub const SECRET_SLACK_TOKEN: RuleId = RuleId("secret.slack-token");
+    /// A Slack incoming-webhook URL.
+    pub const SECRET_SLACK_WEBHOOK: RuleId = RuleId("secret.slack-webhook");
+    /// A PEM private key (`-----BEGIN ... PRIVATE KEY-----` with a body).
+    pub const SECRET_PRIVATE_KEY: RuleId = RuleId("secret.private-key");
+    /// A database or broker URL with an inline password.
+    pub const SECRET_DATABASE_URL: RuleId = RuleId("secret.database-url");
+    /// A signed JSON Web Token.
+    pub const SECRET_JWT: RuleId = RuleId("secret.jwt");
+    /// More secrets than are reported individually; the rest are summarised.
+    pub const SECRET_LIMIT: RuleId = RuleId("secret.limit");
+    /// The secret scanner could not run (its matcher failed to build).
+    pub const SECRET_INCOMPLETE: RuleId = RuleId("secret.incomplete");
+    /// A pinned dependency is affected by a known vulnerability (OSV record).
+    pub const DEPS_VULNERABLE: RuleId = RuleId("deps.vulnerable");
+    /// A requirement names no single registry version (a range, no version, a URL or path).
+    pub const DEPS_UNPINNED: RuleId = RuleId("deps.unpinned");
+    /// A requirements file includes another (`-r`, `-c`), which is not followed.
+    pub const DEPS_NOT_FOLLOWED: RuleId = RuleId("deps.not-followed");
+    /// No vulnerability data for the file's ecosystem (or not a known dependency file).
+    pub const DEPS_UNKNOWN_ECOSYSTEM: RuleId = RuleId("deps.unknown-ecosystem");
+    /// A dependency file (or one of its lines) does not parse.
+    pub const DEPS_MALFORMED: RuleId = RuleId("deps.malformed");
+    /// A version or range bound could not be compared, so a record could not be evaluated.
+    pub const DEPS_CANNOT_COMPARE: RuleId = RuleId("deps.cannot-compare");
+    /// Part of the vulnerability database could not be read.
+    pub const DEPS_DATABASE: RuleId = RuleId("deps.database");
+    /// A safetensors header or layout is invalid (the loader would reject it, or loaders may
+    /// disagree on it).
+    pub const SAFETENSORS_MALFORMED: RuleId = RuleId("safetensors.malformed");
+    /// A safetensors `__metadata__` entry worth a human look (e.g. a chat template).
+    pub const SAFETENSORS_METADATA: RuleId = RuleId("safetensors.metadata");
+    /// A GGUF file is truncated or invalid.
+    pub const GGUF_MALFORMED: RuleId = RuleId("gguf.malformed");
+    /// A GGUF chat template (Jinja, rendered at inference): for review, elevated when it looks
+    /// like a sandbox escape.
+    pub const GGUF_CHAT_TEMPLATE: RuleId = RuleId("gguf.chat-template");
+    /// A note about GGUF content that could not be checked in full (e.g. a tensor type of unknown
+    /// size).
+    pub const GGUF_NOTE: RuleId = RuleId("gguf.note");
+    /// An ONNX model is invalid past the point where it was recognised.
+    pub const ONNX_MALFORMED: RuleId = RuleId("onnx.malformed");
+    /// An ONNX tensor's external data points outside the model's directory.
+    pub const ONNX_EXTERNAL_DATA_ESCAPE: RuleId = RuleId("onnx.external-data-escape");
+    /// An ONNX tensor is stored in an external file (not scanned here).
+    pub const ONNX_EXTERNAL_DATA: RuleId = RuleId("onnx.external-data");
+    /// An ONNX node uses an operator domain that needs a custom runtime library.
+    pub const ONNX_CUSTOM_DOMAIN: RuleId = RuleId("onnx.custom-op-domain");
+    /// A Keras `Lambda` layer (or serialized lambda): Python bytecode run at load or call time.
+    pub const KERAS_LAMBDA: RuleId = RuleId("keras.lambda-layer");
+    /// A Keras layer that calls TensorFlow operations by name (`TFOpLambda`, `SlicingOpLambda`).
+    pub const KERAS_OP_LAMBDA: RuleId = RuleId("keras.op-lambda");
+    /// A Keras object resolved from a module outside Keras (a custom object: its code is
+    /// imported at load time).
+    pub const KERAS_CUSTOM_OBJECT: RuleId = RuleId("keras.custom-object");
+    /// A Keras model config could not be parsed.
+    pub const KERAS_MALFORMED: RuleId = RuleId("keras.malformed");
+    /// Context about a Keras/HDF5 file (version, weights only).
+    pub const KERAS_NOTE: RuleId = RuleId("keras.note");
 
     /// Whether this rule means "we could not finish": such a finding keeps a file from being clean.
     pub fn is_inconclusive(self) -> bool {
@@ -125,6 +234,18 @@ impl RuleId {
                 | "format.unknown"
                 | "format.unsupported"
                 | "npy.malformed"
+                | "notebook.malformed"
+                | "secret.incomplete"
+                | "deps.unpinned"
+                | "deps.not-followed"
+                | "deps.unknown-ecosystem"
+                | "deps.malformed"
+                | "deps.cannot-compare"
+                | "deps.database"
+                | "safetensors.malformed"
+                | "gguf.malformed"
+                | "onnx.malformed"
+                | "keras.malformed"
         )
     }
 }
@@ -135,14 +256,28 @@ impl fmt::Display for RuleId {
     }
 }
 
-/// Where a finding is: the member path inside (possibly nested) archives, and a byte offset.
+/// Where a finding is: the member path inside (possibly nested) archives, and a byte offset;
+/// for text, also line and column; for notebooks, also the cell and output.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Location {
     /// Member path, `!`-separated across nested archives (`outer.zip!model/data.pkl`); empty for
     /// the top-level file.
     pub member: String,
-    /// Byte offset inside that member (or inside the decompressed stream), if meaningful.
+    /// Byte offset inside that member (or inside the decompressed stream), if meaningful. In a
+    /// notebook: inside the decoded text of the cell source or output field.
     pub offset: Option<u64>,
+    /// 1-based line of `offset` in the text it points into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// 1-based column of `offset` on its line, in characters (UTF-8 code points).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
+    /// 0-based index of the notebook cell (across all worksheets for nbformat 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<u64>,
+    /// 0-based index of the output within the cell; `None` for the cell's source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<u64>,
 }
 
 /// One thing the scanner noticed.

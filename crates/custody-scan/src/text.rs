@@ -257,6 +257,15 @@ pub(crate) fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// User-controlled text for a message: at most 120 characters, control characters replaced.
+pub(crate) fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(120).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if s.chars().nth(120).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
