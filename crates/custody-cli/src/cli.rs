@@ -883,6 +883,10 @@ pub struct ScanArgs {
     /// Show every finding, not only those at or above the fail level.
     #[arg(long)]
     pub all: bool,
+    /// An offline OSV database (the per-ecosystem `all.zip` files osv.dev exports, as
+    /// `DIR/<ecosystem>/all.zip`): dependency lockfiles found are checked against it.
+    #[arg(long, value_name = "DIR", env = "CUSTODY_OSV_DIR")]
+    pub osv: Option<PathBuf>,
     /// Also write the findings as SARIF 2.1.0 to FILE (`-`: standard output, instead of the
     /// summary).
     #[arg(long, value_name = "FILE")]

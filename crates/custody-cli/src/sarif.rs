@@ -33,6 +33,15 @@ fn description(rule: &str) -> &'static str {
         "format.unknown" => "The file's format is not recognised, so nothing was scanned",
         "format.unsupported" => "The format is recognised but cannot be decoded",
         "npy.malformed" => "A NumPy header is invalid",
+        "deps.vulnerable" => "A pinned dependency is affected by a known vulnerability (OSV)",
+        "deps.unpinned" => "A requirement names no single version, so it cannot be checked",
+        "deps.malformed" => "A dependency file does not parse",
+        "onnx.external-data-escape" => "ONNX external data points outside the model's directory",
+        "keras.lambda-layer" => "A Keras Lambda layer: Python bytecode run when the model loads or runs",
+        "gguf.chat-template" => "A GGUF chat template (Jinja run at inference), for review",
+        r if r.starts_with("secret.") => "A credential or private key in text, a notebook cell or output",
+        r if r.starts_with("deps.") => "A dependency file could not be checked in full",
+        r if r.ends_with(".malformed") => "A model file is invalid past the point where it was recognised",
         _ => "A custody-scan detection",
     }
 }
@@ -63,13 +72,31 @@ fn uri(path: &str) -> String {
 
 fn result(f: &Finding, rule_index: usize, artifact: usize, uri: &str) -> Value {
     let mut physical = json!({ "artifactLocation": { "uri": uri, "index": artifact } });
-    if let Some(offset) = f.location.offset {
-        physical["region"] = json!({ "byteOffset": offset, "byteLength": 1 });
+    let l = &f.location;
+    match (l.line, l.offset) {
+        // In a notebook the line is within the cell's text, not the file: a logical location.
+        (Some(line), _) if l.cell.is_none() => {
+            physical["region"] = json!({ "startLine": line, "startColumn": l.column.unwrap_or(1) });
+        }
+        (_, Some(offset)) if l.cell.is_none() => physical["region"] = json!({ "byteOffset": offset, "byteLength": 1 }),
+        _ => {}
     }
     let mut location = json!({ "physicalLocation": physical });
-    if !f.location.member.is_empty() {
-        location["logicalLocations"] =
-            json!([{ "fullyQualifiedName": f.location.member, "name": f.location.member, "kind": "member" }]);
+    let mut logical = Vec::new();
+    if !l.member.is_empty() {
+        logical.push(json!({ "fullyQualifiedName": l.member, "name": l.member, "kind": "member" }));
+    }
+    if let Some(cell) = l.cell {
+        let name = match (l.output, l.line) {
+            (Some(o), Some(line)) => format!("cell {cell} output {o} line {line}"),
+            (Some(o), None) => format!("cell {cell} output {o}"),
+            (None, Some(line)) => format!("cell {cell} line {line}"),
+            (None, None) => format!("cell {cell}"),
+        };
+        logical.push(json!({ "fullyQualifiedName": name, "name": name, "kind": "element" }));
+    }
+    if !logical.is_empty() {
+        location["logicalLocations"] = json!(logical);
     }
     json!({
         "ruleId": f.rule.to_string(),

@@ -3,11 +3,14 @@
 
 use crate::cli::{FailLevel, ScanArgs};
 use crate::commands::{Exit, show};
-use custody_scan::{FileReport, ScanOptions, Severity, Verdict, scan_path};
+use custody_scan::{
+    FileReport, Format, OsvDatabase, ScanOptions, Severity, Verdict, is_dependency_file, scan_dependencies, scan_path,
+    scan_text,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Findings at or above the fail level.
 pub const FINDINGS: u8 = 1;
@@ -86,6 +89,35 @@ fn print_report(r: &FileReport, at_least: Severity) {
     }
 }
 
+/// Scans one file: a dependency lockfile against the OSV database when one is given, a model
+/// file or archive by its content, and text that is no known format for secrets.
+fn scan_one(path: &Path, opts: &ScanOptions, db: Option<&OsvDatabase>) -> Result<FileReport, String> {
+    if let Some(db) = db
+        && is_dependency_file(path)
+    {
+        let data = std::fs::read(path).map_err(|e| e.to_string())?;
+        return Ok(scan_dependencies(path, &data, db));
+    }
+    let report = scan_path(path, opts).map_err(|e| e.to_string())?;
+    if report.format != Format::Unknown {
+        return Ok(report);
+    }
+    // Source, configuration and documents are no model format, but they can leak credentials.
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    if looks_like_text(&data) { Ok(scan_text(&report.name, &data)) } else { Ok(report) }
+}
+
+/// UTF-8 with no NUL in its first 64 KiB.
+fn looks_like_text(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(64 * 1024)];
+    !head.contains(&0)
+        && match std::str::from_utf8(head) {
+            Ok(_) => true,
+            // A multi-byte character cut at the window's end is still text.
+            Err(e) => e.error_len().is_none(),
+        }
+}
+
 /// The scan's exit code: findings at the fail level first, then unreadable files, then files
 /// that could not be fully analysed.
 fn exit_code(reports: &[FileReport], errors: usize, fail: Severity) -> u8 {
@@ -108,13 +140,17 @@ pub async fn run(args: ScanArgs, json: bool) -> anyhow::Result<()> {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(ProgressStyle::with_template("scanning {pos}/{len} files {wide_bar} {eta}")?);
+    let db = match &args.osv {
+        Some(dir) => Some(OsvDatabase::open(dir).map_err(|e| anyhow::anyhow!(e).context("--osv"))?),
+        None => None,
+    };
     let worker_bar = bar.clone();
     let outcomes = tokio::task::spawn_blocking(move || {
         let opts = ScanOptions::default();
         files
             .par_iter()
             .map(|f| {
-                let r = scan_path(f, &opts).map_err(|e| (f.clone(), e.to_string()));
+                let r = scan_one(f, &opts, db.as_ref()).map_err(|e| (f.clone(), e));
                 worker_bar.inc(1);
                 r
             })

@@ -641,6 +641,40 @@ fn scan_exit_codes() {
     assert!(err.contains("missing.pkl"), "{err}");
     assert_eq!(run(custody().arg("scan")).0, 3, "usage errors are 3 for scan");
 
+    // A notebook whose output leaks a token (built at run time: no token-shaped literal in the
+    // repository), plain text that does not, and a lockfile checked against an OSV directory.
+    let token: String = "ghp_".chars().chain((0..36).map(|i| char::from(b'a' + (i * 7 % 26) as u8))).collect();
+    let notebook = serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [{ "cell_type": "code", "source": ["import os\n"], "metadata": {}, "execution_count": 1,
+                    "outputs": [{ "output_type": "stream", "name": "stdout", "text": [format!("token={token}\n")] }] }],
+    });
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("explore.ipynb"), notebook.to_string()).unwrap();
+    std::fs::write(notes.join("README.md"), "# Fraud model\nTrained weekly.\n").unwrap();
+    std::fs::write(notes.join("requirements.txt"), "requests==2.28.0\nnumpy==2.1.0\n").unwrap();
+    let (code, out, _) = run(custody().args(["--json", "scan"]).arg(&notes));
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains(&token) && out.contains("secret.github-token"), "found and redacted: {out}");
+    let osv = dir.path().join("osv/PyPI");
+    std::fs::create_dir_all(&osv).unwrap();
+    let record = serde_json::json!({
+        "id": "GHSA-j8r2-6x86-q33q", "aliases": ["CVE-2023-32681"], "modified": "2023-05-26T00:00:00Z",
+        "summary": "Unintended leak of Proxy-Authorization header in requests",
+        "database_specific": { "severity": "MODERATE" },
+        "affected": [{ "package": { "ecosystem": "PyPI", "name": "requests" },
+                       "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "2.3.0" }, { "fixed": "2.31.0" }] }] }],
+    });
+    std::fs::write(osv.join("GHSA-j8r2-6x86-q33q.json"), record.to_string()).unwrap();
+    std::fs::remove_file(notes.join("explore.ipynb")).unwrap();
+    let (code, out, _) = run(custody().arg("scan").arg(&notes).arg("--osv").arg(dir.path().join("osv")));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("requests 2.28.0 is affected by GHSA-j8r2-6x86-q33q"), "{out}");
+    let (code, out, _) = run(custody().arg("scan").arg(&notes));
+    assert_eq!(code, 0, "without --osv the lockfile is text, and clean: {out}");
+    std::fs::write(notes.join("explore.ipynb"), notebook.to_string()).unwrap();
+
     // SARIF 2.1.0, valid against the official schema: one rule per detection type, the byte
     // offset of each finding.
     let sarif = dir.path().join("scan.sarif");
