@@ -35,6 +35,15 @@ fn is_pickle_name(name: &str) -> bool {
     lower.ends_with(".pkl") || lower.ends_with(".pickle") || lower.ends_with(".joblib") || lower.ends_with(".dill")
 }
 
+/// A PyTorch checkpoint's tensor storage (`<archive>/data/<key>`): torch reads these members as
+/// raw bytes for the storages `data.pkl` names, and never unpickles them, so their contents
+/// (random-looking floats that often parse as a few pickle opcodes) are not scanned as pickles.
+fn is_torch_storage(name: &str) -> bool {
+    let mut parts = name.rsplit('/');
+    let (Some(key), Some(dir)) = (parts.next(), parts.next()) else { return false };
+    dir == "data" && !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Detect a format from the first bytes (ONNX, which has no magic, from a parse of the whole
 /// message's top level).
 ///
@@ -403,7 +412,8 @@ impl<'o> Ctx<'o> {
             // Raw tensor storages and other opaque data are skipped without decompressing. ONNX
             // has no magic to see in a prefix, so its usual name is a reason to look.
             let onnx_named = e.name.to_ascii_lowercase().ends_with(".onnx");
-            let interesting = pickle_named || onnx_named || prefix_format != Format::Unknown;
+            let storage = is_torch_storage(&e.name) && prefix.first() != Some(&0x80);
+            let interesting = pickle_named || onnx_named || (prefix_format != Format::Unknown && !storage);
             if !interesting {
                 continue;
             }
@@ -699,4 +709,19 @@ fn npy_has_objects(header: &str) -> bool {
         let t = tok.trim_start_matches(['<', '>', '|', '=']);
         t.starts_with('O') && t[1..].chars().all(|c| c.is_ascii_digit())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_torch_storage;
+
+    #[test]
+    fn torch_storages_are_recognised_by_name() {
+        for yes in ["archive/data/0", "model/data/17", "a/b/data/123"] {
+            assert!(is_torch_storage(yes), "{yes}");
+        }
+        for no in ["archive/data.pkl", "archive/data/0.pkl", "archive/data/", "archive/code/0", "x/data/1a"] {
+            assert!(!is_torch_storage(no), "{no}");
+        }
+    }
 }
