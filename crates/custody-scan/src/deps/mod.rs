@@ -349,6 +349,24 @@ pub(crate) struct Parsed {
     pub notes: Vec<Note>,
 }
 
+impl Parsed {
+    /// A PyPI package locked at `version` (a note when it has none), named at `offset`.
+    pub(crate) fn pypi(&mut self, name: String, version: Option<String>, offset: usize) {
+        match version {
+            Some(version) => self.deps.push(Dep { key: pep503(&name), name, version, offset: Some(offset) }),
+            None => self.notes.push(Note::unpinned(format!("{name} has no version; it cannot be checked"), offset)),
+        }
+    }
+
+    /// A package from a `kind` source (git, path, URL) rather than the registry.
+    pub(crate) fn not_from_registry(&mut self, name: &str, kind: &str, offset: usize) {
+        self.notes.push(Note::unpinned(
+            format!("{name} comes from a {kind} source, not the registry; it cannot be checked"),
+            offset,
+        ));
+    }
+}
+
 /// Why a file could not be parsed at all.
 #[derive(Debug)]
 pub(crate) struct Malformed {

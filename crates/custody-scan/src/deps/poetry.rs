@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Dep, Malformed, Note, Parsed, pep503};
+use super::{Malformed, Parsed};
 
 #[derive(Deserialize)]
 struct Lock {
@@ -35,16 +35,10 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Malformed> {
         if let Some(kind) =
             p.source.and_then(|s| s.kind).filter(|k| matches!(k.as_str(), "git" | "directory" | "file" | "url"))
         {
-            out.notes.push(Note::unpinned(
-                format!("{name} comes from a {kind} source, not the registry; it cannot be checked"),
-                offset,
-            ));
+            out.not_from_registry(&name, &kind, offset);
             continue;
         }
-        match p.version {
-            Some(version) => out.deps.push(Dep { key: pep503(&name), name, version, offset: Some(offset) }),
-            None => out.notes.push(Note::unpinned(format!("{name} has no version; it cannot be checked"), offset)),
-        }
+        out.pypi(name, p.version, offset);
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
-use super::{Dep, Malformed, Note, Parsed, pep503};
+use super::{Malformed, Parsed};
 
 #[derive(Deserialize)]
 struct Lock {
@@ -36,16 +36,10 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Malformed> {
             continue;
         }
         if let Some(kind) = kinds.iter().find(|k| matches!(**k, "git" | "path" | "directory" | "url")) {
-            out.notes.push(Note::unpinned(
-                format!("{name} comes from a {kind} source, not the registry; it cannot be checked"),
-                offset,
-            ));
+            out.not_from_registry(&name, kind, offset);
             continue;
         }
-        match p.version {
-            Some(version) => out.deps.push(Dep { key: pep503(&name), name, version, offset: Some(offset) }),
-            None => out.notes.push(Note::unpinned(format!("{name} has no version; it cannot be checked"), offset)),
-        }
+        out.pypi(name, p.version, offset);
     }
     Ok(out)
 }
