@@ -387,16 +387,25 @@ fn write_in_order(
 ) -> Result<(), ChunkedError> {
     let mut next = 0u64;
     let mut waiting = std::collections::BTreeMap::new();
+    // Failures wait their turn like outputs: several batches can fail at once (a dropped chunk
+    // shifts every later one), and the error reported is the first in stream order, whichever
+    // core finished first.
     for (index, input, result) in done {
         let _ = free.try_send(input);
-        waiting.insert(index, result?);
-        while let Some(out) = waiting.remove(&next) {
+        waiting.insert(index, result);
+        while let Some(result) = waiting.remove(&next) {
+            let out = result?;
             writer.write_all(&out).map_err(ChunkedError::Write)?;
             if let Ok(mut pool) = outputs.lock() {
                 pool.push(out);
             }
             next += 1;
         }
+    }
+    // Anything still waiting lost a batch before it (a worker that died).
+    if let Some((_, result)) = waiting.pop_first() {
+        result?;
+        return Err(ChunkedError::Library("a batch was lost"));
     }
     writer.flush().map_err(ChunkedError::Write)?;
     Ok(())
