@@ -420,34 +420,16 @@ impl<'o> Ctx<'o> {
             let limit = self.decompress_limit(zip::raw_data(data, e).len());
             let content = match zip::member_data(data, e, limit) {
                 Ok(c) => c,
-                Err(zip::DataError::Method(m)) => {
-                    self.add(
-                        RuleId::ARCHIVE_MALFORMED,
-                        Severity::Low,
-                        format!("member `{}` uses unsupported compression method {m}", e.name),
-                        member,
-                        Some(e.data_start as u64),
-                    );
-                    continue;
-                }
-                Err(zip::DataError::TooLarge) => {
-                    self.add(
-                        RuleId::ARCHIVE_BUDGET,
-                        Severity::Low,
-                        format!("member `{}` exceeds the decompression budget", e.name),
-                        member,
-                        Some(e.data_start as u64),
-                    );
-                    continue;
-                }
-                Err(zip::DataError::Corrupt(msg)) => {
-                    self.add(
-                        RuleId::ARCHIVE_MALFORMED,
-                        Severity::Low,
-                        format!("member `{}`: {msg}", e.name),
-                        member,
-                        Some(e.data_start as u64),
-                    );
+                Err(err) => {
+                    let (rule, why) = match err {
+                        zip::DataError::Method(m) => {
+                            (RuleId::ARCHIVE_MALFORMED, format!("uses unsupported compression method {m}"))
+                        }
+                        zip::DataError::TooLarge => (RuleId::ARCHIVE_BUDGET, "exceeds the decompression budget".into()),
+                        zip::DataError::Corrupt(msg) => (RuleId::ARCHIVE_MALFORMED, format!("is unreadable: {msg}")),
+                    };
+                    let message = format!("member `{}` {why}", e.name);
+                    self.add(rule, Severity::Low, message, member, Some(e.data_start as u64));
                     continue;
                 }
             };
