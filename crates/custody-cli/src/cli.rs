@@ -192,6 +192,17 @@ pub enum DatasetCmd {
         /// The dataset id.
         id: String,
     },
+    /// Scan a dataset version's file (its SHA-256 must be the version's) for pickled code and
+    /// secrets, and attach the result to the version.
+    Scan {
+        /// The dataset id.
+        id: String,
+        /// The version label.
+        #[arg(long)]
+        label: String,
+        /// The file whose bytes the version is.
+        file: PathBuf,
+    },
     /// Raise the classification.
     Raise {
         /// The dataset id.
@@ -698,6 +709,21 @@ pub enum ModelCmd {
     Signers {
         /// The project.
         project: String,
+    },
+    /// Scan a model version's files and attach the result to the version: DIR must hash to the
+    /// version's signed digest (checked here under the project's trusted key), and every signed
+    /// file is scanned. Promotion to staging or production needs the latest scan to be clean.
+    Scan {
+        /// The model id.
+        id: String,
+        /// The version label.
+        #[arg(long)]
+        label: String,
+        /// The model's directory (or single file), as signed.
+        dir: PathBuf,
+        /// An offline OSV database for the model's dependency lockfiles (see `custody scan`).
+        #[arg(long, value_name = "DIR", env = "CUSTODY_OSV_DIR")]
+        osv: Option<PathBuf>,
     },
     /// Register a signed version (`custody sign` made the signature).
     AddVersion {

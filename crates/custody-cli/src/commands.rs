@@ -533,6 +533,7 @@ async fn dataset(cmd: DatasetCmd, c: &Client, json: bool) -> anyhow::Result<()> 
             let v: DatasetVersion = c.post(&format!("/api/v1/datasets/{}/versions", path_segment(&id)), &body).await?;
             show(json, &v, || println!("added version {} {} ({} bytes)", v.label, v.digest, v.size_bytes))
         }
+        DatasetCmd::Scan { id, label, file } => crate::scan_attach::dataset(c, &id, &label, &file, json).await,
         DatasetCmd::Versions { id } => {
             let vs: Vec<DatasetVersion> = c.get(&format!("/api/v1/datasets/{}/versions", path_segment(&id))).await?;
             show(json, &vs, || {

@@ -14,6 +14,7 @@ mod provenance;
 mod registry;
 mod sarif;
 mod scan;
+mod scan_attach;
 
 use clap::{CommandFactory, Parser};
 use client::ClientError;

@@ -71,6 +71,7 @@ pub async fn model(cmd: ModelCmd, c: &Client, json: bool) -> anyhow::Result<()> 
                 output::table(&["NAME", "KEY HINT", "ADDED BY"], &rows);
             })
         }
+        ModelCmd::Scan { id, label, dir, osv } => crate::scan_attach::model(c, &id, &label, &dir, osv, json).await,
         ModelCmd::AddVersion { id, label, signature, provenance, components } => {
             let signature: Value = serde_json::from_slice(&read(&signature, "signature")?)
                 .with_context(|| format!("`{}` is not a JSON signature bundle", signature.display()))?;
@@ -343,7 +344,7 @@ impl StreamedFile {
     }
 }
 
-fn print_diff(diff: &ManifestDiff, lists_files: bool) {
+pub(crate) fn print_diff(diff: &ManifestDiff, lists_files: bool) {
     for c in &diff.changed {
         eprintln!("  changed  {}  (signed {}, served {})", c.name, c.expected, c.actual);
     }

@@ -91,7 +91,7 @@ fn print_report(r: &FileReport, at_least: Severity) {
 
 /// Scans one file: a dependency lockfile against the OSV database when one is given, a model
 /// file or archive by its content, and text that is no known format for secrets.
-fn scan_one(path: &Path, opts: &ScanOptions, db: Option<&OsvDatabase>) -> Result<FileReport, String> {
+pub(crate) fn scan_one(path: &Path, opts: &ScanOptions, db: Option<&OsvDatabase>) -> Result<FileReport, String> {
     if let Some(db) = db
         && is_dependency_file(path)
     {

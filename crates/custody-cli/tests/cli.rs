@@ -169,6 +169,26 @@ fn exit_codes_against_a_server() {
     let (code, out, _) = run(with(&viewer).args(["dataset", "list", "demo"]));
     assert_eq!(code, 0);
     assert!(out.contains("ok") && out.contains("public"), "{out}");
+
+    // A dataset version's scan: only of the version's own bytes; a leaked key is reported redacted.
+    let (code, out, _) = run(with(&s.token).args(["--json", "dataset", "list", "demo"]));
+    assert_eq!(code, 0);
+    let ds = serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["id"].as_str().unwrap().to_owned();
+    let notes = dir.path().join("notes.txt");
+    let aws = format!("AKIA{}", "QWERTYUIOPASDFGH");
+    std::fs::write(&notes, format!("aws_access_key_id = {aws}\n")).unwrap();
+    let (code, _, err) = run(with(&s.token).args(["dataset", "add-version", &ds, "--label", "v1"]).arg(&notes));
+    assert_eq!(code, 0, "{err}");
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, "nothing to see\n").unwrap();
+    let (code, _, err) = run(with(&s.token).args(["dataset", "scan", &ds, "--label", "v1"]).arg(&other));
+    assert_eq!(code, 9, "another file is not the version: {err}");
+    let (code, out, err) = run(with(&s.token).args(["dataset", "scan", &ds, "--label", "v1"]).arg(&notes));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("attached scan") && out.contains("secret."), "{out}");
+    assert!(!out.contains(&aws), "the key is redacted: {out}");
+    let (code, _, err) = run(with(&viewer).args(["dataset", "scan", &ds, "--label", "v1"]).arg(&notes));
+    assert_eq!(code, 4, "viewers cannot attach: {err}");
     assert_eq!(run(custody().args(["whoami"])).0, 1, "no credentials");
     let (code, out, err) = run(with(&s.token).args(["audit", "prove", "0"]));
     assert_eq!(code, 0, "{out}{err}");
@@ -399,7 +419,12 @@ fn registry_deployments_and_edge_bundles() {
 
     // A model with nested files, signed offline.
     let model = dir.path().join("model");
-    for (p, c) in [("weights/a.bin", &[1u8; 50_000][..]), ("config.json", b"{}"), ("tok/vocab.txt", b"a b c")] {
+    // The weights are a real safetensors file (one U8 tensor), so the scan can call them clean.
+    let header = br#"{"w":{"dtype":"U8","shape":[50000],"data_offsets":[0,50000]}}"#;
+    let mut weights = (header.len() as u64).to_le_bytes().to_vec();
+    weights.extend_from_slice(header);
+    weights.extend_from_slice(&[1u8; 50_000]);
+    for (p, c) in [("weights/a.bin", &weights[..]), ("config.json", b"{}"), ("tok/vocab.txt", b"a b c")] {
         std::fs::create_dir_all(model.join(p).parent().unwrap()).unwrap();
         std::fs::write(model.join(p), c).unwrap();
     }
@@ -440,6 +465,22 @@ fn registry_deployments_and_edge_bundles() {
         run(with(&eng).args(["bundle", "create", &id, "v1", "--model-dir"]).arg(&model).arg("--out").arg(&bundle));
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("never approved into production"), "{err}");
+
+    // No promotion before a clean scan; a scan only of the signed files.
+    let (code, _, err) = run(with(&eng).args(["model", "promote", &id, "v1", "--to", "staging", "--reason", "eval"]));
+    assert_eq!(code, 6, "no scan yet: {err}");
+    assert!(err.contains("no scan"), "{err}");
+    let planted = dir.path().join("planted");
+    copy_dir(&model, &planted);
+    std::fs::write(planted.join("weights/b.pkl"), b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00id\x85R.").unwrap();
+    let (code, _, err) = run(with(&eng).args(["model", "scan", &id, "--label", "v1"]).arg(&planted));
+    assert_eq!(code, 9, "{err}");
+    assert!(err.contains("extra    weights/b.pkl") && err.contains("nothing was scanned"), "{err}");
+    let (code, out, err) = run(with(&eng).args(["--json", "model", "scan", &id, "--label", "v1"]).arg(&model));
+    assert_eq!(code, 0, "{err}");
+    let scan = json_of(&out);
+    assert_eq!((scan["verdict"].as_str(), scan["files"].as_array().unwrap().len()), (Some("clean"), 3), "{scan}");
+    assert_eq!(scan["rules_version"], custody_scan::RULES_VERSION);
 
     for (to, approver) in [("staging", &ap1), ("production", &ap2)] {
         let (code, out, err) =

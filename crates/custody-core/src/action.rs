@@ -59,6 +59,10 @@ actions! {
     ModelPromotionComplete = "model.promotion.complete",
     /// Record a deployment of a model version.
     DeploymentRecord = "deployment.record",
+    /// Attach a scan result to a model version.
+    ModelScanAttach = "model.scan.attach",
+    /// Attach a scan result to a dataset version.
+    DatasetScanAttach = "dataset.scan.attach",
     /// Read (decrypt) a dataset version's data.
     DatasetDataRead = "dataset.data.read",
     /// Crypto-shred a dataset version's data: destroy the key that protects it.

@@ -74,6 +74,7 @@ mod project;
 mod region;
 mod registry;
 mod retention;
+mod scan;
 mod time_util;
 
 pub use action::Action;
@@ -96,4 +97,8 @@ pub use registry::{
     ProvenanceSummary, RiskTier, RuntimeAttestation, StageChange, TrustedSigner,
 };
 pub use retention::RetentionPeriod;
+pub use scan::{
+    MAX_FINDINGS_PER_FILE, MAX_SCANNED_FILES, NewScanResult, ScanFinding, ScanId, ScanResult, ScanSeverity,
+    ScanSubject, ScanVerdict, ScannedFile,
+};
 pub use time_util::{Timestamp, now};

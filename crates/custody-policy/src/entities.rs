@@ -46,9 +46,11 @@ pub(crate) fn resource_kind_of(action: Action) -> &'static str {
         | Action::KeyUseRead
         | Action::ModelRegister
         | Action::ModelSignerManage => "Project",
-        Action::ModelRead | Action::ModelVersionCreate | Action::ModelPromotionRequest | Action::DeploymentRecord => {
-            "Model"
-        }
+        Action::ModelRead
+        | Action::ModelVersionCreate
+        | Action::ModelPromotionRequest
+        | Action::DeploymentRecord
+        | Action::ModelScanAttach => "Model",
         Action::ModelPromotionApprove | Action::ModelPromotionComplete => "Promotion",
         Action::DatasetRead
         | Action::DatasetUpdate
@@ -56,6 +58,7 @@ pub(crate) fn resource_kind_of(action: Action) -> &'static str {
         | Action::DatasetClassificationLower
         | Action::DatasetVersionCreate
         | Action::DatasetGrantManage
+        | Action::DatasetScanAttach
         | Action::DatasetDataWrite
         | Action::DatasetDataRead
         | Action::DatasetDataShred => "Dataset",

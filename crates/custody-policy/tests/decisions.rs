@@ -131,9 +131,11 @@ fn resource_for(action: Action) -> ResourceFacts {
         Action::TokenCreate | Action::TokenRead | Action::TokenRevoke => token(Some("fraud")),
         Action::AuditRead => audit(Some("fraud")),
         Action::ModelRegister | Action::ModelSignerManage => project("fraud"),
-        Action::ModelRead | Action::ModelVersionCreate | Action::ModelPromotionRequest | Action::DeploymentRecord => {
-            model(RiskTier::High)
-        }
+        Action::ModelRead
+        | Action::ModelVersionCreate
+        | Action::ModelPromotionRequest
+        | Action::DeploymentRecord
+        | Action::ModelScanAttach => model(RiskTier::High),
         Action::ModelPromotionApprove | Action::ModelPromotionComplete => {
             promotion(RiskTier::High, Stage::Production, 2, OTHER)
         }
@@ -218,6 +220,11 @@ fn cases() -> Vec<Case> {
         allow("engineer registers models", engineer(), ModelRegister, project("fraud")).by("model-write"),
         allow("engineer adds versions", engineer(), ModelVersionCreate, model(RiskTier::Low)).by("model-write"),
         allow("engineer records deployments", engineer(), DeploymentRecord, model(RiskTier::Low)),
+        allow("engineer attaches a scan", engineer(), ModelScanAttach, model(RiskTier::High)).by("model-scan-attach"),
+        deny("scientist cannot attach a model scan", scientist(), ModelScanAttach, model(RiskTier::Low)),
+        deny("approver cannot attach a model scan", approver(), ModelScanAttach, model(RiskTier::Low)),
+        allow("scientist attaches a dataset scan", scientist(), DatasetScanAttach, ds()).by("dataset-scan-attach"),
+        deny("viewer cannot attach a dataset scan", viewer(), DatasetScanAttach, ds()),
         deny("scientist cannot register models", scientist(), ModelRegister, project("fraud")),
         deny("engineer cannot manage signers", engineer(), ModelSignerManage, project("fraud")),
         allow("admin manages signers", admin(), ModelSignerManage, project("fraud")).by("model-signer-manage"),
@@ -326,6 +333,8 @@ fn cases() -> Vec<Case> {
         deny("admin cannot decide own request", admin(), ApprovalDecide, approval("fraud", ME)).by("no-self-approval"),
         // restricted data needs an explicit grant, for admins too
         deny("admin without grant cannot read restricted", admin(), DatasetRead, restricted())
+            .by("restricted-needs-grant"),
+        deny("admin without grant cannot attach a scan to restricted", admin(), DatasetScanAttach, restricted())
             .by("restricted-needs-grant"),
         allow("admin with grant reads restricted", with_access(admin(), restricted_id()), DatasetRead, restricted()),
         deny("viewer without grant cannot read restricted", viewer(), DatasetRead, restricted()),

@@ -55,6 +55,12 @@ mod zip;
 use std::path::Path;
 use std::time::Duration;
 
+/// The version of the rules: the import allow- and deny-lists, the secret rules, the format
+/// checks and their severities. Bumped with every change to what is reported or how severe
+/// it is, so a stored scan says which rules judged it (a scan under older rules can be
+/// re-run).
+pub const RULES_VERSION: &str = "2026.12.1";
+
 pub use container::detect_format;
 pub use deps::{OsvDatabase, is_dependency_file, scan_dependencies};
 pub use error::ScanError;

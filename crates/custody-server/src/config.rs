@@ -35,6 +35,23 @@ pub struct Config {
     pub keys: crate::keys::KeysConfig,
     /// Where dataset versions' data is stored, encrypted (`[blobs]`).
     pub blobs: crate::keys::BlobsConfig,
+    /// What the model registry requires beyond the policies (`[registry]`).
+    pub registry: RegistryConfig,
+}
+
+/// The registry's admission gates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// A version moves into staging or production only if its latest attached scan is clean
+    /// (default on; turning it off is recorded nowhere else, so keep it on).
+    pub require_clean_scan: bool,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self { require_clean_scan: true }
+    }
 }
 
 /// A certificate chain and private key, PEM files.
@@ -93,6 +110,7 @@ impl Default for Config {
             checkpoint_interval_ms: 0,
             keys: crate::keys::KeysConfig::default(),
             blobs: crate::keys::BlobsConfig::default(),
+            registry: RegistryConfig::default(),
         }
     }
 }

@@ -132,20 +132,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let oidc = config.oidc.clone().map(OidcVerifier::new).transpose().map_err(|e| StartError::Oidc(e.to_string()))?;
     let provider = keys::open_provider(&config.keys, &config.data_dir).await?;
     let blobs = keys::open_blobs(&config.blobs, &config.data_dir, provider)?;
-    let state = state::AppState::new(
-        store.clone(),
-        policy.clone(),
-        Authenticator::new(store.clone(), oidc),
-        metrics_handle(),
-        config.max_body_bytes,
+    let state = state::AppState::new(state::Inner {
+        store: store.clone(),
+        policy: policy.clone(),
+        auth: Authenticator::new(store.clone(), oidc),
+        metrics: metrics_handle(),
+        max_body_bytes: config.max_body_bytes,
         log_key,
-        state::DataStore {
+        data: state::DataStore {
             blobs,
             keys: config.keys.clone(),
             max_bytes: config.blobs.max_bytes,
             rewrap: Default::default(),
         },
-    );
+        registry: config.registry.clone(),
+    });
     let app = routes::router(state);
     let listener =
         std::net::TcpListener::bind(config.bind).map_err(|source| StartError::Bind { addr: config.bind, source })?;

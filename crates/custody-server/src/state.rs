@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) log_key: custody_audit::Verifier,
     /// Dataset versions' data, encrypted, and the KEK policy.
     pub(crate) data: DataStore,
+    /// The registry's admission gates.
+    pub(crate) registry: crate::config::RegistryConfig,
 }
 
 /// The encrypted blob store and what chooses its keys.
@@ -40,16 +42,8 @@ pub(crate) struct DataStore {
 }
 
 impl AppState {
-    pub(crate) fn new(
-        store: Store,
-        policy: PolicyEngine,
-        auth: Authenticator,
-        metrics: PrometheusHandle,
-        max_body_bytes: usize,
-        log_key: custody_audit::Verifier,
-        data: DataStore,
-    ) -> Self {
-        Self { inner: Arc::new(Inner { store, policy, auth, metrics, max_body_bytes, log_key, data }) }
+    pub(crate) fn new(inner: Inner) -> Self {
+        Self { inner: Arc::new(inner) }
     }
 
     /// The store.

@@ -31,6 +31,7 @@ mod models;
 mod projects;
 mod proofs;
 mod rows;
+mod scans;
 mod signed_head;
 mod tokens;
 mod writer;

@@ -6,7 +6,8 @@ use crate::{Store, StoreError};
 use custody_core::{
     AuditDraft, AuditEvent, Component, DatasetVersionId, Deployment, DeploymentId, Model, ModelId, ModelVersion,
     ModelVersionId, Name, NewDeployment, NewModel, Project, ProjectId, Promotion, PromotionApproval, PromotionId,
-    PromotionStatus, ProvenanceSummary, ResourceRef, Sha256Digest, Stage, StageChange, TrustedSigner, VersionLabel,
+    PromotionStatus, ProvenanceSummary, ResourceRef, ScanId, ScanSubject, ScanVerdict, Sha256Digest, Stage,
+    StageChange, TrustedSigner, VersionLabel,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -427,16 +428,25 @@ impl Store {
 
     /// Carries out a pending promotion: the version's stage moves (only if it is still where
     /// the promotion found it), the history gains its entry, the promotion closes.
+    ///
+    /// With `require_clean_scan`, a move into staging or production also needs the version's
+    /// latest scan to be clean, read in this transaction, so a scan attached while the
+    /// promotion was deciding cannot be missed; the record names that scan.
     pub async fn complete_promotion(
         &self,
         draft: AuditDraft,
         id: PromotionId,
         by: String,
+        require_clean_scan: bool,
     ) -> Result<((Promotion, StageChange), AuditEvent), StoreError> {
         self.write(draft, move |conn, draft| {
             let by = by.clone();
             Box::pin(async move {
                 let p = promotion_by_id(conn, id).await?;
+                let scan = match require_clean_scan && matches!(p.to, Stage::Staging | Stage::Production) {
+                    true => Some(clean_scan(conn, p.model_version_id).await?),
+                    false => None,
+                };
                 let now = custody_core::now();
                 let closed = sqlx::query(
                     "UPDATE promotions SET status = 'completed', closed_at = $1 WHERE id = $2 AND status = 'pending'",
@@ -495,7 +505,7 @@ impl Store {
                 draft.details = serde_json::json!({
                     "promotion": id, "model_id": v.model_id, "model": v.model, "version": p.version,
                     "from": p.from, "to": p.to, "approvers": change.approvers,
-                    "root_digest": v.root_digest, "signer_hint": v.signer_hint,
+                    "root_digest": v.root_digest, "signer_hint": v.signer_hint, "scan": scan,
                 });
                 let p = promotion_by_id(conn, id).await?;
                 Ok((p, change))
@@ -672,6 +682,21 @@ fn model_from_row(r: &AnyRow) -> Result<Model, StoreError> {
         created_by: rows::text(r, "created_by")?,
         created_at: rows::time(r, "created_at")?,
     })
+}
+
+/// The id of the version's latest scan, which must be clean.
+async fn clean_scan(conn: &mut AnyConnection, version: ModelVersionId) -> Result<ScanId, StoreError> {
+    match crate::scans::latest(conn, ScanSubject::ModelVersion(version)).await? {
+        Some(s) if s.verdict == ScanVerdict::Clean => Ok(s.id),
+        Some(s) => Err(StoreError::conflict(
+            "scan",
+            format!(
+                "the version's latest scan ({}, {} {}) is {}: a clean scan of its files is needed first",
+                s.id, s.tool, s.tool_version, s.verdict
+            ),
+        )),
+        None => Err(StoreError::conflict("scan", "the version has no scan: attach a clean scan of its files first")),
+    }
 }
 
 fn version_from_row(r: &AnyRow) -> Result<ModelVersion, StoreError> {

@@ -19,9 +19,13 @@ use std::path::Path;
 
 const PROJECT: &str = "fraud-detection";
 
-/// Writes a small model directory: weights, config and a tokenizer.
+/// Writes a small model directory: weights (a real safetensors file: one F32 tensor of
+/// 500,000 values), config and a tokenizer.
 fn write_model(dir: &Path) -> anyhow::Result<()> {
-    let weights: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let header = br#"{"dense.weight":{"dtype":"F32","shape":[500000],"data_offsets":[0,2000000]}}"#;
+    let mut weights = (header.len() as u64).to_le_bytes().to_vec();
+    weights.extend_from_slice(header);
+    weights.extend((0..2_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
     for (path, bytes) in [
         ("weights/model.safetensors", &weights[..]),
         ("config.json", br#"{"architecture":"gbdt","features":42}"#),
@@ -147,6 +151,7 @@ async fn register_and_promote(
         "a version's artifacts can never be overwritten; the training run's datasets resolve to registered, digested versions",
     );
 
+    scan_gate(demo, mia, &id, &model_dir, dir).await?;
     let why = refused(promote(mia, &id, "staging", None).await, 403)?;
     let p: Promotion = promote(mia, &id, "staging", Some("CHG-7731")).await?.json().await?;
     refused(
@@ -169,6 +174,32 @@ async fn register_and_promote(
         "each stage change is an immutable history row with its approvers, written with its audit record",
     );
     Ok((id, model_dir))
+}
+
+/// The scan gate: no promotion before a clean scan of the signed files; a scan of other files
+/// (a pickle slipped in beside them) cannot be attached to the version.
+async fn scan_gate(demo: &mut Demo, mia: &Client, id: &str, model_dir: &Path, dir: &Path) -> anyhow::Result<()> {
+    let why = refused(promote(mia, id, "staging", Some("CHG-7731")).await, 409)?;
+    let planted = dir.join("fraud-scorer-planted");
+    copy_tree(model_dir, &planted)?;
+    // `posix.system('id')`, protocol 2.
+    std::fs::write(planted.join("weights/extra.pkl"), b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00id\x85R.")?;
+    let diff = match crate::scan_attach::attach_model(mia, id, "v1", &planted, None, true).await? {
+        Err(diff) if diff.extra == ["weights/extra.pkl"] => diff,
+        other => bail!("a directory with an extra pickle was scanned as v1: {other:?}"),
+    };
+    let scan = match crate::scan_attach::attach_model(mia, id, "v1", model_dir, None, true).await? {
+        Ok(scan) if scan.verdict == custody_core::ScanVerdict::Clean => scan,
+        other => bail!("the signed files did not scan clean: {other:?}"),
+    };
+    demo.step(
+        &format!(
+            "promotion refused before any scan (\"{why}\"); `custody model scan` refused a copy with {} beside the signed files; the signed files scanned clean ({} files: safetensors, JSON, text) and scan {} is attached under rules {}",
+            diff.extra[0], scan.files.len(), scan.id, scan.rules_version
+        ),
+        "a scan attaches only to the bytes the version's signature covers, and staging/production need the latest one clean",
+    );
+    Ok(())
 }
 
 /// What is served, checked against the registry; a deployment recorded only for the approved

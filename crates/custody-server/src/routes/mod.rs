@@ -9,6 +9,7 @@ mod keys;
 mod models;
 mod projects;
 mod proofs;
+mod scans;
 mod system;
 mod tokens;
 
@@ -85,11 +86,15 @@ route_table! {
     get "/api/v1/models/{id}/versions/{label}/signature" => models::signature;
     get "/api/v1/models/{id}/versions/{label}/history" => models::history;
     get "/api/v1/models/{id}/versions/{label}/approval-proof" => models::approval_proof;
+    post "/api/v1/models/{id}/versions/{label}/scans" => scans::attach_to_model;
+    get "/api/v1/models/{id}/versions/{label}/scans" => scans::model_scans;
     post "/api/v1/models/{id}/versions/{label}/promotions" => models::request_promotion;
     post "/api/v1/models/{id}/versions/{label}/deployments" => models::deploy;
     get "/api/v1/models/{id}/deployments" => models::deployments;
     get "/api/v1/promotions/{id}" => models::get_promotion;
     post "/api/v1/promotions/{id}/approvals" => models::approve;
+    post "/api/v1/datasets/{id}/versions/{label}/scans" => scans::attach_to_dataset;
+    get "/api/v1/datasets/{id}/versions/{label}/scans" => scans::dataset_scans;
     put "/api/v1/datasets/{id}/versions/{label}/data" => data::put;
     get "/api/v1/datasets/{id}/versions/{label}/data" => data::get;
     post "/api/v1/datasets/{id}/versions/{label}/data/shred" => data::shred;
@@ -125,7 +130,8 @@ route_table! {
         proofs::checkpoint, proofs::checkpoints, proofs::frontier, proofs::export, models::register,
         models::add_signer, models::signers, models::get, models::add_version, models::get_version,
         models::signature, models::history, models::approval_proof, models::request_promotion, models::deploy, models::deployments,
-        models::get_promotion, models::approve,
+        models::get_promotion, models::approve, scans::attach_to_model, scans::model_scans,
+        scans::attach_to_dataset, scans::dataset_scans,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

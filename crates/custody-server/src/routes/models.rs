@@ -10,14 +10,14 @@ use axum::http::StatusCode;
 use custody_core::{
     Action, AuditDraft, DatasetDependency, Deployment, Model, ModelId, ModelVersion, NewDeployment, NewModel,
     NewModelVersion, NewPromotion, NewTrustedSigner, Promotion, PromotionId, PromotionStatus, ProvenanceSummary,
-    RiskTier, Sha256Digest, Stage, StageChange, TrustedSigner,
+    RiskTier, ScanSubject, ScanVerdict, Sha256Digest, Stage, StageChange, TrustedSigner,
 };
 use custody_policy::ResourceFacts;
 use custody_provenance::{Bundle, PublicKey, manifest_from_statement, slsa};
 use custody_store::{PromotionRequest, VersionDraft};
 use serde::{Deserialize, Serialize};
 
-fn facts(m: &Model) -> ResourceFacts {
+pub(crate) fn facts(m: &Model) -> ResourceFacts {
     ResourceFacts::Model { id: m.id, project: m.project.clone(), risk_tier: m.risk_tier, owner: m.owner.clone() }
 }
 
@@ -32,7 +32,7 @@ fn promotion_facts(p: &Promotion) -> ResourceFacts {
     }
 }
 
-async fn load(ctx: &Ctx, action: Action, id: &str) -> Result<Model, ApiError> {
+pub(crate) async fn load(ctx: &Ctx, action: Action, id: &str) -> Result<Model, ApiError> {
     let looked_up = match ModelId::parse(id) {
         Ok(id) => ctx.store().model(id).await,
         Err(e) => Err(custody_store::StoreError::Invalid(e)),
@@ -40,7 +40,12 @@ async fn load(ctx: &Ctx, action: Action, id: &str) -> Result<Model, ApiError> {
     ctx.found(action, looked_up).await
 }
 
-async fn version(ctx: &Ctx, draft: &AuditDraft, model: &Model, label: &str) -> Result<ModelVersion, ApiError> {
+pub(crate) async fn version(
+    ctx: &Ctx,
+    draft: &AuditDraft,
+    model: &Model,
+    label: &str,
+) -> Result<ModelVersion, ApiError> {
     match ctx.store().model_version(model.id, label).await {
         Ok(v) => Ok(v),
         Err(e) if e.is_caller_error() => Err(ctx.refuse(draft.clone(), e.into()).await),
@@ -126,7 +131,7 @@ pub(crate) async fn signers(ctx: Ctx, Path(project): Path<String>) -> Result<Jso
 }
 
 /// The keys `m`'s project trusts, read once per request.
-async fn trusted_signers(ctx: &Ctx, m: &Model) -> Result<Vec<TrustedSigner>, ApiError> {
+pub(crate) async fn trusted_signers(ctx: &Ctx, m: &Model) -> Result<Vec<TrustedSigner>, ApiError> {
     ctx.store().trusted_signers(m.project_id, &m.project).await.map_err(|e| ctx.store_error(e))
 }
 
@@ -152,7 +157,7 @@ fn trusted_key(
 }
 
 /// Opens an OMS bundle with the trusted key it names and reads its manifest's root.
-fn signed_root(
+pub(crate) fn signed_root(
     trusted: &[TrustedSigner],
     m: &Model,
     bundle: &Bundle,
@@ -294,7 +299,9 @@ pub(crate) async fn signature(
 }
 
 /// Checks what a move needs beyond approvals: the signature still verifies under a key the
-/// project still trusts, and the lineage evidence the risk tier asks for is there.
+/// project still trusts, the latest scan is clean (unless `[registry] require_clean_scan` is
+/// off; the store checks it again in the completing transaction), and the lineage evidence
+/// the risk tier asks for is there.
 async fn gates(ctx: &Ctx, m: &Model, v: &ModelVersion, to: Stage) -> Result<(), ApiError> {
     if to == Stage::Archived {
         return Ok(());
@@ -305,6 +312,27 @@ async fn gates(ctx: &Ctx, m: &Model, v: &ModelVersion, to: Stage) -> Result<(), 
     let (signed, _) = signed_root(&trusted, m, &bundle).map_err(|e| ApiError::conflict("signature", e.message))?;
     if Sha256Digest::from_bytes(signed.manifest.root_digest()) != v.root_digest {
         return Err(ApiError::conflict("signature", "the stored signature no longer matches the version's digest"));
+    }
+    if ctx.state.inner.registry.require_clean_scan && matches!(to, Stage::Staging | Stage::Production) {
+        let scans = ctx.store().scans(ScanSubject::ModelVersion(v.id)).await.map_err(|e| ctx.store_error(e))?;
+        match scans.first() {
+            Some(s) if s.verdict == ScanVerdict::Clean => {}
+            Some(s) => {
+                return Err(ApiError::conflict(
+                    "scan",
+                    format!(
+                        "the version's latest scan ({}) is {}: a clean scan of its files is needed first",
+                        s.id, s.verdict
+                    ),
+                ));
+            }
+            None => {
+                return Err(ApiError::conflict(
+                    "scan",
+                    "the version has no scan: attach a clean scan of its files first",
+                ));
+            }
+        }
     }
     match (m.risk_tier, &v.provenance) {
         (RiskTier::Low, _) => Ok(()),
@@ -359,7 +387,8 @@ async fn try_complete(ctx: &Ctx, m: &Model, p: Promotion) -> Result<Promotion, A
     if let Err(e) = gates(ctx, m, &v, p.to).await {
         return Err(ctx.refuse(draft, e).await);
     }
-    let result = ctx.store().complete_promotion(draft.clone(), p.id, ctx.principal.id.clone()).await;
+    let require_scan = ctx.state.inner.registry.require_clean_scan;
+    let result = ctx.store().complete_promotion(draft.clone(), p.id, ctx.principal.id.clone(), require_scan).await;
     let (((p, _), _), _) = ctx.checked(draft, result).await?;
     Ok(p)
 }

@@ -10,4 +10,5 @@ mod oidc;
 mod proofs;
 mod registry;
 mod routes;
+mod scans;
 mod tls;

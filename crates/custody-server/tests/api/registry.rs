@@ -7,7 +7,7 @@ use custody_provenance::slsa::{TrainingRun, sign_provenance};
 use custody_provenance::{HashAlgorithm, KeyAlgorithm, Serialization, SigningKey, Silent, StatementSigner, Subject};
 use serde_json::{Value, json};
 
-fn signed_model(key: &SigningKey, content: &[u8]) -> (tempfile::TempDir, Value, String) {
+pub fn signed_model(key: &SigningKey, content: &[u8]) -> (tempfile::TempDir, Value, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("weights.bin"), content).unwrap();
     std::fs::write(dir.path().join("config.json"), b"{}").unwrap();
@@ -80,7 +80,7 @@ async fn versions_promotions_history_and_deployments() {
         assert_eq!(s.post(&eng, &format!("/api/v1/models/{id}/versions"), body).await.status, 409);
 
         // A version without provenance cannot leave development at high risk.
-        let (_d3, bare, _) = signed_model(&key, b"other weights");
+        let (_d3, bare, v2_root) = signed_model(&key, b"other weights");
         let r = s.post(&eng, &format!("/api/v1/models/{id}/versions"), json!({ "version": "v2", "signature": bare })).await;
         assert_eq!(r.status, 201);
         let r = s
@@ -94,6 +94,12 @@ async fn versions_promotions_history_and_deployments() {
             let url = format!("{}/api/v1/models/{id}/versions/{label}/promotions", s.url);
             s.http.post(url).bearer_auth(&eng).header("custody-ticket", "CHG-1").json(&json!({ "to": to, "reason": "eval passed" }))
         };
+        // Both versions scanned clean, so only the lineage gate stands in v2's way.
+        for (label, digest) in [("v1", root.clone()), ("v2", v2_root.clone())] {
+            let r = s.post(&eng, &format!("/api/v1/models/{id}/versions/{label}/scans"),
+                           crate::scans::scan(&digest, "clean", &[("config.json", "clean"), ("weights.bin", "clean")])).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
         let r = promote("v2", "staging").send().await.unwrap();
         assert_eq!(r.status().as_u16(), 409, "lineage gate");
         let r = promote("v1", "staging").send().await.unwrap();
