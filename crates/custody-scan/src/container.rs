@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::ScanOptions;
 use crate::pickle::{self, Mode};
 use crate::report::{Finding, Format, Location, PickleReport, RuleId, Severity};
+use crate::source::Input;
 use crate::{gguf, keras, onnx, safetensors, zip};
 
 /// The PyTorch legacy format's first pickle: protocol 2, LONG1 of the magic number, STOP.
@@ -295,8 +296,20 @@ impl<'o> Ctx<'o> {
     }
 
     fn scan_pickle_stream(&mut self, data: &[u8], member: &str, depth: u32) -> Format {
-        let out = pickle::scan_stream(self, data, 0, member, depth, Mode::Primary);
-        if data.starts_with(TORCH_LEGACY_MAGIC) {
+        self.scan_pickle_stream_input(&Input::mem(data), data, member, depth)
+    }
+
+    /// A whole pickle stream (`head` is its first bytes, at least the torch legacy magic's
+    /// length when there are that many).
+    pub(crate) fn scan_pickle_stream_input(
+        &mut self,
+        input: &Input<'_>,
+        head: &[u8],
+        member: &str,
+        depth: u32,
+    ) -> Format {
+        let out = pickle::scan_stream_input(self, input, 0, member, depth, Mode::Primary);
+        if head.starts_with(TORCH_LEGACY_MAGIC) {
             Format::TorchLegacy
         } else if out.failed_at.is_some_and(|p| p < 8) {
             // Failing within a few bytes: not a pickle at all, whatever its first byte.
@@ -312,7 +325,7 @@ impl<'o> Ctx<'o> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn scan_nested_pickle(
         &mut self,
-        bytes: &[u8],
+        bytes: Input<'_>,
         member: &str,
         depth: u32,
         mode: Mode,
@@ -333,13 +346,14 @@ impl<'o> Ctx<'o> {
         }
         self.nested_scans += 1;
         let before = self.findings.len();
-        let out = pickle::scan_pickle(self, bytes, 0, member, depth, mode);
+        let len = bytes.len();
+        let out = pickle::scan_pickle_input(self, bytes, 0, member, depth, mode);
         if out.end.is_some() || self.findings.len() > before {
             self.members.push(member.to_string());
             self.add(
                 RuleId::NESTED,
                 Severity::Info,
-                format!("nested pickle ({what}, {} bytes) scanned as `{member}`", bytes.len()),
+                format!("nested pickle ({what}, {len} bytes) scanned as `{member}`"),
                 parent,
                 Some(offset),
             );
@@ -357,6 +371,18 @@ impl<'o> Ctx<'o> {
                 return Format::Zip;
             }
         };
+        self.scan_zip_index(zip::Archive::Mem(data), &index, member, depth)
+    }
+
+    /// Scan the members of an archive whose index has been read; only members that need a
+    /// look are read.
+    pub(crate) fn scan_zip_index(
+        &mut self,
+        data: zip::Archive<'_>,
+        index: &zip::Index,
+        member: &str,
+        depth: u32,
+    ) -> Format {
         if let Some(why) = &index.broken_central {
             self.add(
                 RuleId::ARCHIVE_MALFORMED,
@@ -375,7 +401,7 @@ impl<'o> Ctx<'o> {
                 continue;
             }
             let pickle_named = is_pickle_name(&e.name);
-            let prefix = zip::member_prefix(data, e, 16).unwrap_or_default();
+            let prefix = data.member_prefix(e, 16).unwrap_or_default();
             let prefix_format = detect_format(&prefix);
             if e.encrypted() {
                 // Flag bits are only a claim: if the bytes are a plain pickle or container, the
@@ -417,8 +443,8 @@ impl<'o> Ctx<'o> {
             if !interesting {
                 continue;
             }
-            let limit = self.decompress_limit(zip::raw_data(data, e).len());
-            let content = match zip::member_data(data, e, limit) {
+            let limit = self.decompress_limit(data.raw_len(e));
+            let content = match data.member_data(e, limit) {
                 Ok(c) => c,
                 Err(err) => {
                     let (rule, why) = match err {
@@ -463,7 +489,7 @@ impl<'o> Ctx<'o> {
                 }
             }
         }
-        if keras::scan_keras_zip(self, data, &index, member) { Format::Keras } else { Format::Zip }
+        if keras::scan_keras_zip(self, data, index, member) { Format::Keras } else { Format::Zip }
     }
 
     // ----- npy ---------------------------------------------------------------------------

@@ -312,10 +312,10 @@ pub(crate) fn scan_hdf5(ctx: &mut Ctx<'_>, data: &[u8], member: &str) {
 
 /// A `.keras` archive: `metadata.json` names a `keras_version`. Returns false (and reports
 /// nothing) if the zip is not one.
-pub(crate) fn scan_keras_zip(ctx: &mut Ctx<'_>, data: &[u8], index: &zip::Index, member: &str) -> bool {
+pub(crate) fn scan_keras_zip(ctx: &mut Ctx<'_>, data: zip::Archive<'_>, index: &zip::Index, member: &str) -> bool {
     let entry = |name: &str| index.entries.iter().find(|e| e.name == name);
     let (Some(meta), Some(_)) = (entry("metadata.json"), entry("config.json")) else { return false };
-    let Ok(meta_bytes) = zip::member_data(data, meta, 1 << 20) else { return false };
+    let Ok(meta_bytes) = data.member_data(meta, 1 << 20) else { return false };
     let version = match serde_json::from_slice::<Value>(&meta_bytes) {
         Ok(Value::Object(m)) => match m.get("keras_version") {
             Some(v) => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
@@ -337,10 +337,10 @@ pub(crate) fn scan_keras_zip(ctx: &mut Ctx<'_>, data: &[u8], index: &zip::Index,
     true
 }
 
-fn scan_config_member(ctx: &mut Ctx<'_>, data: &[u8], config: &zip::Entry, member: &str) {
+fn scan_config_member(ctx: &mut Ctx<'_>, data: zip::Archive<'_>, config: &zip::Entry, member: &str) {
     let path = if member.is_empty() { "config.json".to_string() } else { format!("{member}!config.json") };
-    let limit = ctx.decompress_limit(zip::raw_data(data, config).len()).min(MAX_DOC);
-    match zip::member_data(data, config, limit) {
+    let limit = ctx.decompress_limit(data.raw_len(config)).min(MAX_DOC);
+    match data.member_data(config, limit) {
         Ok(text) => {
             ctx.bytes_scanned += text.len() as u64;
             if config.method != zip::METHOD_STORED {

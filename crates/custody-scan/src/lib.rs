@@ -29,6 +29,11 @@
 //! assert_eq!(scan_bytes("ok.pkl", benign, &ScanOptions::default()).verdict, Verdict::Clean);
 //! ```
 //!
+//! [`scan_path`] gives the report [`scan_bytes`] gives on the file's bytes, without reading
+//! bytes no check needs: pickle streams are walked through a window with their large payloads
+//! skipped, and zip archives of the usual layout (PyTorch checkpoints) are indexed from their
+//! end, so tensor storages are never read (see [`scan_path`]).
+//!
 //! Invariants: the library never panics on input, never prints, and never reports an input it
 //! could not fully analyse as [`Verdict::Clean`].
 
@@ -48,9 +53,13 @@ mod protobuf;
 pub mod report;
 mod safetensors;
 pub mod secrets;
+mod source;
 mod template;
 mod text;
 mod zip;
+
+#[cfg(test)]
+mod path_tests;
 
 use std::path::Path;
 use std::time::Duration;
@@ -136,7 +145,16 @@ pub fn scan_pickles(name: &str, data: &[u8], opts: &ScanOptions) -> FileReport {
     finish(name, format, ctx)
 }
 
-/// Read and scan a file. (The file is read into memory: memory-mapping needs `unsafe`.)
+/// Read and scan a file: the same report as [`scan_bytes`] on the file's bytes.
+///
+/// Memory-mapping needs `unsafe`, so the file is read, but by position where that saves work:
+/// a pickle stream (protocol 2 or later: NumPy, joblib, legacy torch...) is walked through a
+/// window, its large payloads skipped unless a check needs them (a constant that may be a
+/// pickle, a `str` to validate, a loader's argument), and a zip archive of the usual layout
+/// (PyTorch checkpoints) is indexed from its end and only the members that need scanning are
+/// read (never a tensor storage). Anything else, including a zip of unusual layout, is read
+/// whole. A file that changes while it is scanned (a read that fails or comes back short) is
+/// an error, never a report on partial bytes.
 pub fn scan_path(path: &Path, opts: &ScanOptions) -> Result<FileReport, ScanError> {
     let io_err = |source| ScanError::Io { path: path.to_path_buf(), source };
     let meta = std::fs::metadata(path).map_err(io_err)?;
@@ -151,8 +169,60 @@ pub fn scan_path(path: &Path, opts: &ScanOptions) -> Result<FileReport, ScanErro
         });
         return Ok(finish(&name, Format::Unknown, ctx));
     }
-    let data = std::fs::read(path).map_err(io_err)?;
-    Ok(scan_bytes(&name, &data, opts))
+    if !meta.is_file() {
+        let data = std::fs::read(path).map_err(io_err)?;
+        return Ok(scan_bytes(&name, &data, opts));
+    }
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    let src = source::FileSrc::new(file, len, source::WINDOW);
+    let report = scan_file(&name, &src, opts);
+    match src.take_error() {
+        Some(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(io_err(std::io::Error::new(
+            e.kind(),
+            "the file changed while it was scanned: it is shorter than when it was opened",
+        ))),
+        Some(e) => Err(io_err(e)),
+        None => Ok(report),
+    }
+}
+
+/// [`scan_path`] on an open file (whose read errors the caller checks).
+fn scan_file(name: &str, src: &source::FileSrc, opts: &ScanOptions) -> FileReport {
+    let len = src.len();
+    // At least enough for every signature the choice below looks at.
+    let head_len = len.min(src.window().max(64) as u64) as usize;
+    let head = src.read_vec(0, head_len).unwrap_or_default();
+    if head.len() as u64 == len {
+        return scan_bytes(name, &head, opts);
+    }
+    let mut ctx = container::Ctx::new(opts);
+    if streams_as_pickle(&head)
+        && let Ok(n) = usize::try_from(len)
+    {
+        ctx.bytes_scanned += len;
+        let input = source::Input::file(src, 0, n);
+        let format = ctx.scan_pickle_stream_input(&input, &head, "", 0);
+        return finish(name, format, ctx);
+    }
+    if head.starts_with(b"PK\x03\x04")
+        && let Some(index) = zip::read_index_at(src, opts.max_members)
+    {
+        ctx.bytes_scanned += len;
+        let format = ctx.scan_zip_index(zip::Archive::File(src), &index, "", 0);
+        return finish(name, format, ctx);
+    }
+    let data = usize::try_from(len).ok().and_then(|n| src.read_vec(0, n)).unwrap_or_default();
+    scan_bytes(name, &data, opts)
+}
+
+/// Whether a file starting with `head` is one that [`scan_bytes`] walks as a pickle stream
+/// (`detect_format` says pickle or torch legacy): `PROTO` 0-5 first, and no `{` at offset 8,
+/// which safetensors detection (the only earlier check such a start can pass) needs.
+fn streams_as_pickle(head: &[u8]) -> bool {
+    head.first() == Some(&opcodes::PROTO)
+        && head.get(1).is_some_and(|&p| p <= opcodes::HIGHEST_PROTOCOL)
+        && head.get(8) != Some(&b'{')
 }
 
 /// Scan a plain text file (source code, `.env`, JSON, YAML, config...) for secrets. Findings

@@ -11,6 +11,11 @@
 //! * the checks that make the loader fail (underflow, missing marks, bad lengths, unknown
 //!   opcodes, `STACK_GLOBAL` with non-`str` operands, ...), with the byte offset where it fails.
 //!
+//! The input is a slice or a file read by position (`source::Input`): opcodes are read through
+//! a window, a payload is skipped by its length and its bytes are read only when a check needs
+//! them (whether a constant is itself a pickle, UTF-8 validity of a `str`, which is checked in
+//! chunks, a nested loader's argument), so a walk costs the same whatever the payloads weigh.
+//!
 //! Values are small `Copy` enums: strings and bytes are spans of the input, containers are
 //! counts (tuples of up to [`MAX_TRACKED_TUPLE`] elements keep their elements so call arguments
 //! can be inspected). Memo `GET`s copy a 16-byte value, never a container, so "billion laughs"
@@ -31,6 +36,7 @@ use crate::report::{
     AttributeRewrite, Call, Disposition, Finding, Import, ImportVia, Location, PickleError, PickleReport, RuleId,
     Severity,
 };
+use crate::source::{Input, SurrogatepassUtf8};
 use crate::text;
 
 /// Tuples up to this length keep their elements (enough for any call's argument tuple).
@@ -187,7 +193,7 @@ enum CalleeKey {
 }
 
 struct Walker<'a, 'c, 'o> {
-    data: &'a [u8],
+    input: Input<'a>,
     pos: usize,
     /// Offset of the current opcode.
     op_pos: usize,
@@ -211,11 +217,17 @@ struct Walker<'a, 'c, 'o> {
     scratch: Vec<u8>,
     scratch_str: String,
     /// Nested pickles to scan after this walk: (bytes, offset, trusted, what).
-    nested: Vec<(Vec<u8>, usize, Mode, String)>,
+    nested: Vec<(Nested<'a>, usize, Mode, String)>,
 }
 
-/// Walk one pickle starting at `start` in `data`. Findings go to `ctx`; the report of this
-/// pickle (and of nested ones) to `ctx.pickles`.
+/// The bytes of a nested pickle: decoded (base64, Latin-1...), or a span of the outer stream,
+/// which is then read where it lies instead of being copied.
+enum Nested<'a> {
+    Owned(Vec<u8>),
+    Span(Input<'a>),
+}
+
+/// Walk one pickle starting at `start` in `data`; see [`scan_pickle_input`].
 pub(crate) fn scan_pickle(
     ctx: &mut Ctx<'_>,
     data: &[u8],
@@ -224,8 +236,21 @@ pub(crate) fn scan_pickle(
     depth: u32,
     mode: Mode,
 ) -> Outcome {
+    scan_pickle_input(ctx, Input::mem(data), start, member, depth, mode)
+}
+
+/// Walk one pickle starting at `start` in `input`. Findings go to `ctx`; the report of this
+/// pickle (and of nested ones) to `ctx.pickles`.
+pub(crate) fn scan_pickle_input(
+    ctx: &mut Ctx<'_>,
+    input: Input<'_>,
+    start: usize,
+    member: &str,
+    depth: u32,
+    mode: Mode,
+) -> Outcome {
     let mut w = Walker {
-        data,
+        input,
         pos: start,
         op_pos: start,
         member,
@@ -287,7 +312,11 @@ pub(crate) fn scan_pickle(
     if worth_reporting {
         for (bytes, off, nmode, what) in nested {
             let nested_member = format!("{member}!nested@{off}");
-            ctx.scan_nested_pickle(&bytes, &nested_member, depth + 1, nmode, &what, member, off as u64);
+            let input = match &bytes {
+                Nested::Owned(v) => Input::mem(v),
+                Nested::Span(i) => i.fresh(),
+            };
+            ctx.scan_nested_pickle(input, &nested_member, depth + 1, nmode, &what, member, off as u64);
         }
     }
     Outcome { end, dangerous, joblib: joblib_wrapper, failed_at }
@@ -306,12 +335,22 @@ impl Walker<'_, '_, '_> {
     // ----- input -------------------------------------------------------------------------
 
     fn take(&mut self, n: usize) -> Step<&[u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
-        match end {
-            Some(end) => {
-                let s = &self.data[self.pos..end];
-                self.pos = end;
+        let start = self.pos;
+        match self.input.bytes(start, n) {
+            Some(s) => {
+                self.pos = start + n;
                 Ok(s)
+            }
+            None => malformed("pickle data was truncated"),
+        }
+    }
+
+    /// Move past `n` bytes without reading them (a payload no check has needed yet).
+    fn skip(&mut self, n: usize) -> Step<()> {
+        match self.pos.checked_add(n).filter(|&e| e <= self.input.len()) {
+            Some(end) => {
+                self.pos = end;
+                Ok(())
             }
             None => malformed("pickle data was truncated"),
         }
@@ -340,8 +379,7 @@ impl Walker<'_, '_, '_> {
 
     /// A newline-terminated line without its newline. CPython requires the newline.
     fn line(&mut self) -> Step<(usize, usize)> {
-        let rest = &self.data[self.pos..];
-        match rest.iter().position(|&b| b == b'\n') {
+        match self.input.line(self.pos) {
             Some(n) => {
                 let start = self.pos;
                 self.pos += n + 1;
@@ -351,11 +389,20 @@ impl Walker<'_, '_, '_> {
         }
     }
 
+    /// The module and name lines of `GLOBAL`/`INST`, both read before either is decoded.
+    fn two_lines(&mut self) -> Step<(String, String)> {
+        let (ms, mn) = self.line()?;
+        // Reading the second line may move the window off the first.
+        let module = self.input.held(ms, mn).to_vec();
+        let (ns, nn) = self.line()?;
+        Ok((utf8_line(&module)?, utf8_line(self.input.held(ns, nn))?))
+    }
+
     /// A span of `len` bytes starting at the current position, which is then skipped.
     fn span(&mut self, len: u64, enc: Enc) -> Step<Option<Span>> {
         let start = self.pos;
         let len_usize = usize::try_from(len).map_err(|_| Fail::Malformed("length exceeds address space".into()))?;
-        self.take(len_usize)?;
+        self.skip(len_usize)?;
         Ok(match (u32::try_from(start), u32::try_from(len_usize)) {
             (Ok(s), Ok(l)) => Some(Span { start: s, len: l, enc, from_memo: false }),
             // Beyond 4 GiB offsets we stop tracking content (the value becomes opaque).
@@ -437,14 +484,14 @@ impl Walker<'_, '_, '_> {
 
     // ----- strings -----------------------------------------------------------------------
 
-    fn span_bytes(&self, s: Span) -> &[u8] {
-        let start = s.start as usize;
-        self.data.get(start..start + s.len as usize).unwrap_or(&[])
+    fn span_bytes(&self, s: Span) -> Cow<'_, [u8]> {
+        self.input.span(s.start as usize, s.len as usize).unwrap_or_default()
     }
 
     /// Decode a `str` value's text (lossy where CPython would have failed earlier).
     fn str_text(&mut self, s: Span) -> String {
-        let raw = &self.data[s.start as usize..s.start as usize + s.len as usize];
+        let raw = self.input.span(s.start as usize, s.len as usize).unwrap_or_default();
+        let raw = &*raw;
         match s.enc {
             Enc::Raw => String::from_utf8_lossy(raw).into_owned(),
             Enc::PyEscape => {
@@ -475,7 +522,7 @@ impl Walker<'_, '_, '_> {
     fn value_bytes(&mut self, v: Value) -> Option<Vec<u8>> {
         match v {
             Value::Bytes(s) => Some(match s.enc {
-                Enc::Raw => self.span_bytes(s).to_vec(),
+                Enc::Raw => self.span_bytes(s).into_owned(),
                 _ => self.str_text(s).chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect(),
             }),
             Value::Str(s) => {
@@ -520,20 +567,24 @@ impl Walker<'_, '_, '_> {
         if s.len < 4 || self.depth >= self.ctx.opts.max_depth {
             return;
         }
-        let raw = self.span_bytes(s);
+        // Three bytes decide; the rest of a large payload is read only if they do.
+        let Some(raw) = self.input.span(s.start as usize, 3) else { return };
+        let raw = [raw[0], raw[1], raw[2]];
         let looks_raw = s.enc == Enc::Raw && raw[0] == op::PROTO && raw[1] <= op::HIGHEST_PROTOCOL;
         // Latin-1 text of a pickle, stored as UTF-8 (U+0080 = C2 80).
         let looks_latin1 = s.enc == Enc::Raw && raw.starts_with(&[0xc2, 0x80]) && raw[2] <= op::HIGHEST_PROTOCOL;
         // base64 of b"\x80\x0N": "gA" then A-X.
         let looks_b64 = s.len >= 12 && raw.starts_with(b"gA") && (b'A'..=b'X').contains(&raw[2]);
         if looks_raw {
-            let bytes = raw.to_vec();
+            let bytes = Nested::Span(self.input.sub(s.start as usize, s.len as usize));
             self.nested.push((bytes, self.op_pos, Mode::Speculative, "embedded constant".into()));
         } else if looks_latin1 {
             if let Some(bytes) = self.value_bytes(v) {
+                let bytes = Nested::Owned(bytes);
                 self.nested.push((bytes, self.op_pos, Mode::Speculative, "embedded latin-1 string".into()));
             }
-        } else if looks_b64 && let Some(bytes) = text::base64_decode(raw) {
+        } else if looks_b64 && let Some(bytes) = text::base64_decode(&self.span_bytes(s)) {
+            let bytes = Nested::Owned(bytes);
             self.nested.push((bytes, self.op_pos, Mode::Speculative, "base64-encoded constant".into()));
         }
     }
@@ -638,7 +689,14 @@ impl Walker<'_, '_, '_> {
             && self.depth < self.ctx.opts.max_depth
         {
             for &item in &items {
-                if let Some(bytes) = self.value_bytes(item) {
+                let bytes = match item {
+                    // Raw bytes are scanned where they lie, however large.
+                    Value::Bytes(s) if s.enc == Enc::Raw => {
+                        Some(Nested::Span(self.input.sub(s.start as usize, s.len as usize)))
+                    }
+                    _ => self.value_bytes(item).map(Nested::Owned),
+                };
+                if let Some(bytes) = bytes {
                     self.nested.push((bytes, self.op_pos, Mode::Primary, format!("argument of `{p}`")));
                 }
             }
@@ -759,7 +817,8 @@ impl Walker<'_, '_, '_> {
                 return Err(Fail::Budget("joblib object array nested too deep".into()));
             }
             let member = self.member.to_string();
-            let out = scan_pickle(self.ctx, self.data, here, &member, self.depth + 1, Mode::Primary);
+            let input = self.input.fresh();
+            let out = scan_pickle_input(self.ctx, input, here, &member, self.depth + 1, Mode::Primary);
             if out.dangerous {
                 self.finding(RuleId::NESTED, Severity::Info, "joblib object array pickle carries findings".into());
             }
@@ -793,11 +852,11 @@ impl Walker<'_, '_, '_> {
         };
         if aligned {
             let pad = self.take_u8()?;
-            self.take(usize::from(pad))?;
+            self.skip(usize::from(pad))?;
         }
         let bytes = count.saturating_mul(u64::from(itemsize));
         let n = usize::try_from(bytes).map_err(|_| Fail::Malformed("joblib array larger than memory".into()))?;
-        self.take(n).map(|_| ())
+        self.skip(n)
     }
 
     // ----- the loop ----------------------------------------------------------------------
@@ -862,7 +921,7 @@ impl Walker<'_, '_, '_> {
                 }
                 let end = usize::try_from(len).ok().and_then(|l| after.checked_add(l));
                 match end {
-                    Some(e) if e <= self.data.len() => self.frame_end = Some(e),
+                    Some(e) if e <= self.input.len() => self.frame_end = Some(e),
                     _ => {
                         // The C unpickler fails here, but pickle.py's _Unframer accepts a short
                         // frame and keeps going: walk on, so what follows is still judged.
@@ -901,7 +960,7 @@ impl Walker<'_, '_, '_> {
             // --- numbers -------------------------------------------------------------------
             op::INT => {
                 let (s, n) = self.line()?;
-                let line = &self.data[s..s + n];
+                let line = self.input.held(s, n);
                 // load_int: strtol(base 0) first; "00"/"01" are the booleans; if strtol
                 // fails, PyLong_FromString(base 0) gets a second try.
                 let v = match text::parse_strtol(line) {
@@ -917,7 +976,7 @@ impl Walker<'_, '_, '_> {
             }
             op::LONG => {
                 let (s, n) = self.line()?;
-                let mut line = &self.data[s..s + n];
+                let mut line = self.input.held(s, n);
                 if line.last() == Some(&b'L') {
                     line = &line[..line.len() - 1];
                 }
@@ -930,7 +989,7 @@ impl Walker<'_, '_, '_> {
             }
             op::FLOAT => {
                 let (s, n) = self.line()?;
-                if !text::valid_py_float(&self.data[s..s + n]) {
+                if !text::valid_py_float(self.input.held(s, n)) {
                     return malformed("could not convert string to float");
                 }
                 self.push(Value::Any)?;
@@ -958,19 +1017,24 @@ impl Walker<'_, '_, '_> {
                 if n < 0 {
                     return malformed("LONG pickle has negative byte count");
                 }
-                let b = self.take(n as usize)?;
-                let v = long_value(b);
+                // Longer than 8 bytes is opaque anyway: skip it rather than read it.
+                let v = if n > 8 {
+                    self.skip(n as usize)?;
+                    Value::Any
+                } else {
+                    long_value(self.take(n as usize)?)
+                };
                 self.push(v)?;
             }
             op::BINFLOAT => {
-                self.take(8)?;
+                self.skip(8)?;
                 self.push(Value::Any)?;
             }
             op::NONE | op::NEWTRUE | op::NEWFALSE => self.push(Value::Any)?,
             // --- strings and bytes ---------------------------------------------------------
             op::STRING => {
                 let (s, n) = self.line()?;
-                let line = &self.data[s..s + n];
+                let line = self.input.held(s, n);
                 // Outermost quotes must match (load_string).
                 if n < 2 || line[0] != line[n - 1] || (line[0] != b'\'' && line[0] != b'"') {
                     return malformed("the STRING opcode argument must be quoted");
@@ -988,7 +1052,7 @@ impl Walker<'_, '_, '_> {
             op::UNICODE => {
                 let (s, n) = self.line()?;
                 let mut buf = std::mem::take(&mut self.scratch_str);
-                let ok = text::decode_raw_unicode_escape(&self.data[s..s + n], &mut buf);
+                let ok = text::decode_raw_unicode_escape(self.input.held(s, n), &mut buf);
                 self.scratch_str = buf;
                 if let Err(e) = ok {
                     return malformed(e);
@@ -1150,7 +1214,7 @@ impl Walker<'_, '_, '_> {
             // --- memo ----------------------------------------------------------------------
             op::PUT => {
                 let (s, n) = self.line()?;
-                let idx = match text::parse_py_int(&self.data[s..s + n], false) {
+                let idx = match text::parse_py_int(self.input.held(s, n), false) {
                     Ok(Some(i)) if i >= 0 => i as u64,
                     Ok(Some(_)) => return malformed("negative PUT argument"),
                     _ => return malformed("invalid PUT argument"),
@@ -1175,7 +1239,7 @@ impl Walker<'_, '_, '_> {
             }
             op::GET => {
                 let (s, n) = self.line()?;
-                let idx = match text::parse_py_int(&self.data[s..s + n], false) {
+                let idx = match text::parse_py_int(self.input.held(s, n), false) {
                     Ok(Some(i)) if i >= 0 => i as u64,
                     Ok(Some(i)) => return malformed(format!("Memo value not found at index {i}")),
                     _ => return malformed("invalid GET argument"),
@@ -1192,10 +1256,7 @@ impl Walker<'_, '_, '_> {
             }
             // --- imports -------------------------------------------------------------------
             op::GLOBAL => {
-                let (ms, mn) = self.line()?;
-                let (ns, nn) = self.line()?;
-                let module = utf8_line(&self.data[ms..ms + mn])?;
-                let name = utf8_line(&self.data[ns..ns + nn])?;
+                let (module, name) = self.two_lines()?;
                 let v = self.import(&module, &name, ImportVia::Global, false);
                 self.push(v)?;
             }
@@ -1229,10 +1290,7 @@ impl Walker<'_, '_, '_> {
             }
             op::INST => {
                 let m = self.pop_mark()?;
-                let (ms, mn) = self.line()?;
-                let (ns, nn) = self.line()?;
-                let module = utf8_line(&self.data[ms..ms + mn])?;
-                let name = utf8_line(&self.data[ns..ns + nn])?;
+                let (module, name) = self.two_lines()?;
                 let cls = self.import(&module, &name, ImportVia::Inst, false);
                 let args = self.pop_tuple_from(m)?;
                 let r = self.call("INST", cls, args);
@@ -1317,7 +1375,7 @@ impl Walker<'_, '_, '_> {
             }
             op::PERSID => {
                 let (s, n) = self.line()?;
-                if !self.data[s..s + n].is_ascii() {
+                if !self.input.held(s, n).is_ascii() {
                     return malformed("persistent IDs in protocol 0 must be ASCII strings");
                 }
                 self.push(Value::Any)?;
@@ -1360,7 +1418,7 @@ impl Walker<'_, '_, '_> {
             Some(s) => {
                 // CPython decodes with "surrogatepass": invalid UTF-8 (other than surrogates)
                 // fails the load.
-                if std::str::from_utf8(self.span_bytes(s)).is_err() && !utf8_surrogatepass_ok(self.span_bytes(s)) {
+                if !self.valid_unicode(s) {
                     return malformed("'utf-8' codec can't decode BINUNICODE data");
                 }
                 Value::Str(s)
@@ -1370,6 +1428,16 @@ impl Walker<'_, '_, '_> {
         self.push(v)?;
         self.inspect_constant(v);
         Ok(())
+    }
+
+    /// Whether a `str` payload decodes; one that is not in memory is checked in chunks.
+    fn valid_unicode(&self, s: Span) -> bool {
+        let (start, len) = (s.start as usize, s.len as usize);
+        if let Some(b) = self.input.in_memory(start, len) {
+            return std::str::from_utf8(b).is_ok() || utf8_surrogatepass_ok(b);
+        }
+        let mut check = SurrogatepassUtf8::default();
+        self.input.for_each_chunk(start, len, |piece| check.feed(piece)) && check.finish()
     }
 
     fn new_dict(&mut self) -> Value {
@@ -1421,7 +1489,7 @@ fn long_value(b: &[u8]) -> Value {
 }
 
 /// UTF-8 with encoded surrogates (ED A0..BF xx) allowed, as Python's "surrogatepass".
-fn utf8_surrogatepass_ok(b: &[u8]) -> bool {
+pub(crate) fn utf8_surrogatepass_ok(b: &[u8]) -> bool {
     let mut fixed = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -1447,18 +1515,31 @@ pub(crate) fn scan_stream(
     depth: u32,
     mode: Mode,
 ) -> StreamOutcome {
-    let first = scan_pickle(ctx, data, start, member, depth, mode);
+    scan_stream_input(ctx, &Input::mem(data), start, member, depth, mode)
+}
+
+/// [`scan_stream`] over any [`Input`].
+pub(crate) fn scan_stream_input(
+    ctx: &mut Ctx<'_>,
+    input: &Input<'_>,
+    start: usize,
+    member: &str,
+    depth: u32,
+    mode: Mode,
+) -> StreamOutcome {
+    let first = scan_pickle_input(ctx, input.fresh(), start, member, depth, mode);
     let mut out = StreamOutcome { pickles: 1, joblib: first.joblib, failed_at: first.failed_at };
     let Some(mut pos) = first.end else { return out };
-    while pos < data.len() {
-        let rest = &data[pos..];
+    let len = input.len();
+    while pos < len {
+        let Some(rest) = input.span(pos, (len - pos).min(2)) else { break };
         // Only something that starts with a valid opcode can be a further pickle.
         let plausible = op::name(rest[0]).is_some()
             && !(rest[0] == op::PROTO && rest.get(1).is_none_or(|&p| p > op::HIGHEST_PROTOCOL));
         if !plausible {
             break;
         }
-        let o = scan_pickle(ctx, data, pos, member, depth, Mode::Speculative);
+        let o = scan_pickle_input(ctx, input.fresh(), pos, member, depth, Mode::Speculative);
         out.joblib |= o.joblib;
         match o.end {
             Some(e) if e > pos => {
@@ -1468,7 +1549,7 @@ pub(crate) fn scan_stream(
             _ => break,
         }
     }
-    let remaining = data.len() - pos;
+    let remaining = len - pos;
     if remaining > 0 {
         ctx.findings.push(Finding {
             rule: RuleId::TRAILING_DATA,

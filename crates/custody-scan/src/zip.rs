@@ -7,8 +7,16 @@
 //! CRC mismatches, local/central name mismatches, odd general-purpose flag bits and unexpected
 //! extensions are reported as anomalies, never as reasons to skip a member. When the central
 //! directory is missing or broken we fall back to walking local headers.
+//!
+//! An archive is in memory or in a file ([`Archive`]). For a file, [`read_index_at`] reads the
+//! central directory and local headers by position, so only the members that need scanning are
+//! read; it accepts only the plain layout (members tiling the file up to the central directory,
+//! nothing encrypted, renamed or unusual), and anything else is read whole and goes through
+//! [`read_index`], so both see the same members.
 
 use std::borrow::Cow;
+
+use crate::source::FileSrc;
 
 const LOCAL_SIG: &[u8; 4] = b"PK\x03\x04";
 const CENTRAL_SIG: &[u8; 4] = b"PK\x01\x02";
@@ -263,6 +271,156 @@ pub(crate) enum DataError {
     TooLarge,
 }
 
+/// Largest central directory [`read_index_at`] reads.
+const MAX_CENTRAL_AT: u64 = 64 << 20;
+
+/// The member list of an archive in a file, read from its end and the local headers, never
+/// from member data. Only for the plain layout that writers such as `torch.save` and
+/// `zipfile` produce: `None` whenever [`read_index`] could see anything else (no or a damaged
+/// central directory, ZIP64 records out of place, prepended data, a local header missing or
+/// naming another file, encryption or unusual flag bits, other compression methods, members
+/// that do not tile the file from its start to the central directory with no gap or overlap),
+/// and the caller then reads the whole file. What it returns is what [`read_index`] returns on
+/// the file's bytes.
+pub(crate) fn read_index_at(src: &FileSrc, max_entries: usize) -> Option<Index> {
+    let len = src.len();
+    let (eocd, eocd_rec) = find_eocd_at(src)?;
+    let comment_len = u64::from(u16_at(&eocd_rec, 20)?);
+    if eocd + 22 + comment_len != len {
+        return None;
+    }
+    let (total, cd_size, cd_offset, cd_end) = central_bounds_at(src, eocd, &eocd_rec)?;
+    if cd_offset.checked_add(cd_size)? != cd_end || cd_size > MAX_CENTRAL_AT || total == 0 {
+        return None;
+    }
+    let cd = src.read_vec(cd_offset, usize::try_from(cd_size).ok()?)?;
+    let mut entries = Vec::new();
+    // (local header offset, end of data and any data descriptor's possible lengths).
+    let mut spans = Vec::new();
+    let mut pos = 0usize;
+    for _ in 0..total {
+        if entries.len() >= max_entries {
+            return None;
+        }
+        let (entry, local, next) = central_entry_at(src, &cd, pos)?;
+        let end = (entry.data_start as u64).checked_add(entry.compressed_size)?;
+        spans.push((local, end, entry.flags & FLAG_DATA_DESCRIPTOR != 0));
+        entries.push(entry);
+        pos = next;
+    }
+    if pos != cd.len() || !tiles(&mut spans, cd_offset) {
+        return None;
+    }
+    Some(Index { entries, anomalies: Vec::new(), broken_central: None })
+}
+
+/// The EOCD record the way [`find_eocd`] finds it (the last signature in the last 64 KiB).
+fn find_eocd_at(src: &FileSrc) -> Option<(u64, Vec<u8>)> {
+    let len = usize::try_from(src.len()).ok()?;
+    if len < 22 {
+        return None;
+    }
+    let lowest = len.saturating_sub(22 + 65535);
+    let tail = src.read_vec(lowest as u64, len - lowest)?;
+    let at = (0..=tail.len() - 22).rev().find(|&i| &tail[i..i + 4] == EOCD_SIG)?;
+    Some(((lowest + at) as u64, tail[at..].to_vec()))
+}
+
+/// (entries, central directory size, offset, where it must end), from the EOCD or ZIP64 record.
+fn central_bounds_at(src: &FileSrc, eocd: u64, rec: &[u8]) -> Option<(u64, u64, u64, u64)> {
+    let plain = (u64::from(u16_at(rec, 10)?), u64::from(u32_at(rec, 12)?), u64::from(u32_at(rec, 16)?), eocd);
+    if eocd < 20 {
+        return Some(plain);
+    }
+    let locator = src.read_vec(eocd - 20, 20)?;
+    if &locator[..4] != ZIP64_LOCATOR_SIG {
+        return Some(plain);
+    }
+    let at = u64_at(&locator, 8)?;
+    let z = src.read_vec(at, 56)?;
+    // The ZIP64 record must end where the locator starts.
+    let size = u64_at(&z, 4)?;
+    if &z[..4] != ZIP64_EOCD_SIG || at.checked_add(12)?.checked_add(size)? != eocd - 20 {
+        return None;
+    }
+    Some((u64_at(&z, 32)?, u64_at(&z, 40)?, u64_at(&z, 48)?, at))
+}
+
+/// The central directory entry at `pos` of `cd` with its local header checked: (entry, local
+/// header offset, position of the next entry).
+fn central_entry_at(src: &FileSrc, cd: &[u8], pos: usize) -> Option<(Entry, u64, usize)> {
+    let fixed = cd.get(pos..pos + 46)?;
+    if &fixed[..4] != CENTRAL_SIG {
+        return None;
+    }
+    let flags = u16_at(fixed, 8)?;
+    let method = u16_at(fixed, 10)?;
+    if flags & !0x0809 != 0 || flags & FLAG_ENCRYPTED != 0 || !matches!(method, METHOD_STORED | METHOD_DEFLATE) {
+        return None;
+    }
+    let crc32 = u32_at(fixed, 16)?;
+    let mut csize = u64::from(u32_at(fixed, 20)?);
+    let mut usize_ = u64::from(u32_at(fixed, 24)?);
+    let name_len = usize::from(u16_at(fixed, 28)?);
+    let extra_len = usize::from(u16_at(fixed, 30)?);
+    let comment_len = usize::from(u16_at(fixed, 32)?);
+    let mut local = u64::from(u32_at(fixed, 42)?);
+    let name_bytes = cd.get(pos + 46..pos + 46 + name_len)?;
+    let extra = cd.get(pos + 46 + name_len..pos + 46 + name_len + extra_len)?;
+    let next = pos + 46 + name_len + extra_len + comment_len;
+    if next > cd.len() {
+        return None;
+    }
+    apply_zip64_extra(extra, &mut usize_, &mut csize, &mut local);
+    let header = src.read_vec(local, 30)?;
+    if &header[..4] != LOCAL_SIG || usize::from(u16_at(&header, 26)?) != name_len {
+        return None;
+    }
+    let local_extra = u64::from(u16_at(&header, 28)?);
+    if src.read_vec(local + 30, name_len)? != name_bytes {
+        return None;
+    }
+    let data_start = local + 30 + name_len as u64 + local_extra;
+    if data_start > src.len() {
+        return None;
+    }
+    let entry = Entry {
+        name: String::from_utf8_lossy(name_bytes).into_owned(),
+        flags,
+        method,
+        compressed_size: csize,
+        crc32,
+        data_start: usize::try_from(data_start).ok()?,
+        size_unknown: false,
+    };
+    Some((entry, local, next))
+}
+
+/// Whether members (local header offset, data end, has a data descriptor) cover the file from
+/// its start to the central directory exactly: no prepended bytes, gaps or overlaps where
+/// something the central directory does not list could hide.
+fn tiles(spans: &mut [(u64, u64, bool)], cd_offset: u64) -> bool {
+    spans.sort_unstable();
+    let (mut at, mut descriptor) = (0u64, false);
+    for &(local, end, has_descriptor) in spans.iter() {
+        if !follows(at, descriptor, local) || end < local {
+            return false;
+        }
+        (at, descriptor) = (end, has_descriptor);
+    }
+    follows(at, descriptor, cd_offset)
+}
+
+/// Whether `next` starts right after data ending at `end` and its data descriptor, if any
+/// (12 or 20 bytes, 16 or 24 with the optional signature).
+fn follows(end: u64, descriptor: bool, next: u64) -> bool {
+    match next.checked_sub(end) {
+        Some(0) => !descriptor,
+        Some(12 | 16 | 20 | 24) => descriptor,
+        _ => false,
+    }
+}
+
 /// The raw (still compressed) bytes of a member.
 pub(crate) fn raw_data<'a>(data: &'a [u8], e: &Entry) -> &'a [u8] {
     let start = e.data_start.min(data.len());
@@ -279,18 +437,17 @@ pub(crate) fn raw_data<'a>(data: &'a [u8], e: &Entry) -> &'a [u8] {
     &data[start..end.min(data.len())]
 }
 
-/// Decompress a member's bytes (at most `limit` bytes of output). Stored members are borrowed,
-/// not copied. CRCs are deliberately not checked: torch does not check them either.
-pub(crate) fn member_data<'a>(data: &'a [u8], e: &Entry, limit: usize) -> Result<Cow<'a, [u8]>, DataError> {
-    let raw = raw_data(data, e);
-    match e.method {
+/// Decompress a member's raw bytes (at most `limit` bytes of output). Stored members are
+/// passed through, not copied. CRCs are deliberately not checked: torch does not check them.
+fn decode<'a>(raw: Cow<'a, [u8]>, method: u16, limit: usize) -> Result<Cow<'a, [u8]>, DataError> {
+    match method {
         METHOD_STORED => {
             if raw.len() > limit {
                 return Err(DataError::TooLarge);
             }
-            Ok(Cow::Borrowed(raw))
+            Ok(raw)
         }
-        METHOD_DEFLATE => match miniz_oxide::inflate::decompress_to_vec_with_limit(raw, limit) {
+        METHOD_DEFLATE => match miniz_oxide::inflate::decompress_to_vec_with_limit(&raw, limit) {
             Ok(v) => Ok(Cow::Owned(v)),
             Err(err) if err.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => Err(DataError::TooLarge),
             Err(err) => {
@@ -307,15 +464,65 @@ pub(crate) fn member_data<'a>(data: &'a [u8], e: &Entry, limit: usize) -> Result
 }
 
 /// The first up to `n` bytes of a member, decompressing only that much.
-pub(crate) fn member_prefix(data: &[u8], e: &Entry, n: usize) -> Option<Vec<u8>> {
-    let raw = raw_data(data, e);
-    match e.method {
+fn decode_prefix(raw: &[u8], method: u16, n: usize) -> Option<Vec<u8>> {
+    match method {
         METHOD_STORED => Some(raw[..raw.len().min(n)].to_vec()),
         METHOD_DEFLATE => match miniz_oxide::inflate::decompress_to_vec_with_limit(raw, n) {
             Ok(v) => Some(v),
             Err(err) => (!err.output.is_empty()).then_some(err.output),
         },
         _ => None,
+    }
+}
+
+/// Where an archive's bytes are: in memory, or in a file read by position (only the members
+/// asked for are read).
+#[derive(Clone, Copy)]
+pub(crate) enum Archive<'a> {
+    Mem(&'a [u8]),
+    /// Only with an index from [`read_index_at`] (no member of unknown size).
+    File(&'a FileSrc),
+}
+
+impl<'a> Archive<'a> {
+    /// Length of a member's raw bytes.
+    pub(crate) fn raw_len(&self, e: &Entry) -> usize {
+        match self {
+            Archive::Mem(d) => raw_data(d, e).len(),
+            Archive::File(src) => {
+                let left = usize::try_from(src.len()).unwrap_or(usize::MAX).saturating_sub(e.data_start);
+                usize::try_from(e.compressed_size).unwrap_or(usize::MAX).min(left)
+            }
+        }
+    }
+
+    /// The first `n` raw bytes of a member (all of them if `n` is larger); empty if unreadable.
+    fn raw(&self, e: &Entry, n: usize) -> Cow<'a, [u8]> {
+        match self {
+            Archive::Mem(d) => {
+                let raw = raw_data(d, e);
+                Cow::Borrowed(&raw[..raw.len().min(n)])
+            }
+            Archive::File(src) => {
+                let n = self.raw_len(e).min(n);
+                Cow::Owned(src.read_vec(e.data_start as u64, n).unwrap_or_default())
+            }
+        }
+    }
+
+    /// A member's bytes, decompressed (at most `limit` of them).
+    pub(crate) fn member_data(&self, e: &Entry, limit: usize) -> Result<Cow<'a, [u8]>, DataError> {
+        if e.method == METHOD_STORED && self.raw_len(e) > limit {
+            return Err(DataError::TooLarge);
+        }
+        decode(self.raw(e, usize::MAX), e.method, limit)
+    }
+
+    /// The first up to `n` bytes of a member, decompressing only that much.
+    pub(crate) fn member_prefix(&self, e: &Entry, n: usize) -> Option<Vec<u8>> {
+        // A stored member's prefix is its first bytes; a deflated one is decoded from the start.
+        let raw_n = if e.method == METHOD_STORED { n } else { usize::MAX };
+        decode_prefix(&self.raw(e, raw_n), e.method, n)
     }
 }
 

@@ -231,7 +231,7 @@ fn read_zip(path: &Path, want: &mut Wanted<'_>) {
             want.problems.push(format!("`{label}` is encrypted"));
             continue;
         }
-        match zip::member_data(&data, entry, MAX_RECORD) {
+        match zip::Archive::Mem(&data).member_data(entry, MAX_RECORD) {
             Ok(bytes) => consider(&bytes, &label, want),
             Err(zip::DataError::TooLarge) => want.problems.push(format!("`{label}` is larger than {MAX_RECORD} bytes")),
             Err(zip::DataError::Method(m)) => want.problems.push(format!("`{label}` uses compression method {m}")),

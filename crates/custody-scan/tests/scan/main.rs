@@ -8,5 +8,6 @@ mod corpus;
 mod deps;
 mod formats;
 mod notebooks;
+mod paths;
 mod properties;
 mod real_models;
