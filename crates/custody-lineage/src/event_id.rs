@@ -1,0 +1,132 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Identifies an event by its content: SHA-256 of its canonical JSON (object keys sorted,
+/// no whitespace). The same event sent twice, even re-serialised, has the same id, which is
+/// what makes ingest idempotent; the id also breaks ties between events of the same time,
+/// so the tie-break never depends on arrival order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventId([u8; 32]);
+
+impl EventId {
+    /// Wraps raw bytes (the server reading ids back from its store, generated graphs).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The id of a JSON value.
+    pub fn of_json(value: &Value) -> Self {
+        let mut hasher = Sha256::new();
+        canonical(value, &mut hasher);
+        Self(hasher.finalize().into())
+    }
+
+    /// Lower-case hex form.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses the hex form.
+    pub fn parse(s: &str) -> Result<Self, custody_core::CoreError> {
+        let bad = || custody_core::CoreError::invalid("event_id", "expected 64 lower-case hex digits");
+        if s.len() != 64 {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+            let hex = std::str::from_utf8(chunk).map_err(|_| bad())?;
+            let byte = u8::from_str_radix(hex, 16).map_err(|_| bad())?;
+            if let Some(slot) = out.get_mut(i) {
+                *slot = byte;
+            }
+        }
+        Ok(Self(out))
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({})", self.to_hex())
+    }
+}
+
+impl TryFrom<String> for EventId {
+    type Error = custody_core::CoreError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<EventId> for String {
+    fn from(id: EventId) -> String {
+        id.to_hex()
+    }
+}
+
+/// Feeds the canonical form of `v` to the hasher. Written by hand rather than through
+/// `serde_json::to_vec`, whose key order depends on a Cargo feature another crate may turn on.
+fn canonical(v: &Value, h: &mut Sha256) {
+    match v {
+        Value::Null => h.update(b"null"),
+        Value::Bool(b) => h.update(if *b { b"true" as &[u8] } else { b"false" }),
+        Value::Number(n) => h.update(n.to_string().as_bytes()),
+        Value::String(s) => h.update(Value::String(s.clone()).to_string().as_bytes()),
+        Value::Array(a) => {
+            h.update(b"[");
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
+                }
+                canonical(x, h);
+            }
+            h.update(b"]");
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
+                }
+                h.update(Value::String(k.clone()).to_string().as_bytes());
+                h.update(b":");
+                if let Some(x) = m.get(k) {
+                    canonical(x, h);
+                }
+            }
+            h.update(b"}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_ignores_key_order_and_round_trips() {
+        let a: Value = serde_json::from_str(r#"{"b":1,"a":[true,null,"x\"y"]}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{ "a" : [true, null, "x\"y"], "b" : 1 }"#).unwrap();
+        assert_eq!(EventId::of_json(&a), EventId::of_json(&b));
+        let id = EventId::of_json(&a);
+        assert_eq!(EventId::parse(&id.to_hex()).unwrap(), id);
+        assert!(EventId::parse("zz").is_err());
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<EventId>(&json).unwrap(), id);
+    }
+}
