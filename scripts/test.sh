@@ -14,5 +14,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     runner=(cargo test --workspace --no-fail-fast)
 fi
-scripts/with-postgres.sh scripts/with-openbao.sh scripts/with-moto.sh scripts/with-model-signing.sh scripts/with-real-models.sh scripts/with-sarif-schema.sh "${runner[@]}"
+scripts/with-postgres.sh scripts/with-openbao.sh scripts/with-moto.sh scripts/with-model-signing.sh scripts/with-real-models.sh scripts/with-sarif-schema.sh scripts/with-openlineage.sh "${runner[@]}"
 cargo test --workspace --doc

@@ -90,6 +90,10 @@ pub enum Command {
     /// they are loaded (offline). Exit 0 clean, 1 findings at or above --fail-level, 2
     /// inconclusive (a file that could not be fully analysed), 3 usage or I/O error.
     Scan(ScanArgs),
+    /// Lineage: send OpenLineage events, and ask the graph where data came from and what it
+    /// reached.
+    #[command(subcommand)]
+    Lineage(LineageCmd),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -895,6 +899,72 @@ pub enum SigningKeyCmd {
         #[arg(long, default_value = "p256")]
         algorithm: String,
     },
+}
+
+/// `custody lineage …`.
+#[derive(Debug, Subcommand)]
+pub enum LineageCmd {
+    /// Send OpenLineage events into a project: a file holding one event, a JSON array of
+    /// events, or JSON lines (`-`: standard input). Events already received are acknowledged
+    /// and change nothing.
+    Send {
+        /// The project.
+        project: String,
+        /// The events.
+        file: PathBuf,
+    },
+    /// Everything downstream of a node, to --depth.
+    Downstream(LineageNode),
+    /// Everything upstream of a node, to --depth.
+    Upstream(LineageNode),
+    /// Every derived dataset, cache, model version and live deployment a dataset version reached.
+    Impact(LineageNode),
+    /// What trained a model version: source datasets with digests, runs, code, images.
+    Training(LineageNode),
+    /// What an erasure request on a dataset version must reach, with an action for each item.
+    Erasure(LineageNode),
+    /// A dataset version's effective classification and why it holds.
+    Classification(LineageNode),
+    /// The share of model versions whose training inputs are fully traced.
+    Completeness {
+        /// The project.
+        project: String,
+        /// As the graph was at this time (RFC 3339).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+}
+
+/// A node of a project's lineage graph: a dataset version (`--namespace` and `--name`, with
+/// `--dataset-version`, `--digest` or `--run`), a job (`--job ns/name`) or a run (`--run` alone).
+#[derive(Debug, Args)]
+pub struct LineageNode {
+    /// The project.
+    pub project: String,
+    /// The dataset's namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The dataset's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The version its `version` facet declared.
+    #[arg(long, value_name = "VERSION")]
+    pub dataset_version: Option<String>,
+    /// The version by content digest (`sha256:…`).
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// The version written by this run (with --namespace/--name), or the run itself.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// A job, `namespace/name`.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Follow at most this many edges.
+    #[arg(long)]
+    pub depth: Option<u32>,
+    /// As the graph was at this time (RFC 3339).
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -229,6 +229,7 @@ fn policy(cmd: PolicyCmd, json: bool) -> anyhow::Result<()> {
 
 async fn api(command: Command, c: &Client, json: bool) -> anyhow::Result<()> {
     match command {
+        Command::Lineage(cmd) => crate::lineage::run(cmd, c, json).await,
         Command::Whoami => {
             let p: Principal = c.get("/api/v1/whoami").await?;
             show(json, &p, || {

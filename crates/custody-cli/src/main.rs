@@ -9,6 +9,7 @@ mod demo;
 mod digest;
 mod edge;
 mod envelope;
+mod lineage;
 mod output;
 mod provenance;
 mod registry;

@@ -559,6 +559,38 @@ fn registry_deployments_and_edge_bundles() {
     let (code, vkey, _) = run(with(&admin).args(["audit", "key"]));
     assert_eq!(code, 0);
     let vkey = vkey.trim().to_owned();
+    // Lineage from the command line: JSON lines sent (twice: nothing new), then asked.
+    let event = |kind: &str, time: &str, inputs: &str, outputs: &str| {
+        format!(
+            r#"{{"eventType":"{kind}","eventTime":"{time}","producer":"https://example.com/p","schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json","run":{{"runId":"0190c3a4-1b2c-7d3e-8f40-0000000000aa"}},"job":{{"namespace":"etl","name":"clean"}},"inputs":[{inputs}],"outputs":[{outputs}]}}"#
+        )
+    };
+    let raw = r#"{"namespace":"s3://raw","name":"users","facets":{"version":{"_producer":"x","_schemaURL":"y","datasetVersion":"7"}}}"#;
+    let clean = r#"{"namespace":"s3://clean","name":"users"}"#;
+    let lines = format!(
+        "{}\n{}\n",
+        event("START", "2024-05-01T10:00:00Z", raw, ""),
+        event("COMPLETE", "2024-05-01T10:05:00Z", raw, clean)
+    );
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, lines).unwrap();
+    let (code, out, err) = run(with(&eng).args(["lineage", "send", "p"]).arg(&events));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 new"), "{out}");
+    let (code, out, _) = run(with(&eng).args(["--json", "lineage", "send", "p"]).arg(&events));
+    assert_eq!((code, json_of(&out)["duplicates"].as_u64()), (0, Some(2)), "{out}");
+    let node = ["--namespace", "s3://raw", "--name", "users", "--dataset-version", "7"];
+    let (code, out, err) = run(with(&eng).args(["lineage", "impact", "p"]).args(node));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("s3://clean"), "{out}");
+    let (code, _, err) = run(with(&eng).args(["lineage", "impact", "p", "--namespace", "s3://raw", "--name", "nope"]));
+    assert_eq!(code, 5, "unknown node: {err}");
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, event("START", "yesterday", raw, "")).unwrap();
+    let (code, _, err) = run(with(&eng).args(["lineage", "send", "p"]).arg(&bad));
+    assert_eq!(code, 7, "{err}");
+    assert!(err.contains("eventTime"), "{err}");
+
     s.child.kill().unwrap();
     let _ = s.child.wait();
 

@@ -63,6 +63,10 @@ actions! {
     ModelScanAttach = "model.scan.attach",
     /// Attach a scan result to a dataset version.
     DatasetScanAttach = "dataset.scan.attach",
+    /// Send OpenLineage events into a project's lineage.
+    LineageWrite = "lineage.write",
+    /// Query a project's lineage (upstream, downstream, impact, erasure reports).
+    LineageRead = "lineage.read",
     /// Read (decrypt) a dataset version's data.
     DatasetDataRead = "dataset.data.read",
     /// Crypto-shred a dataset version's data: destroy the key that protects it.

@@ -18,6 +18,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("datasets.cedar", include_str!("../policies/datasets.cedar")),
     ("global.cedar", include_str!("../policies/global.cedar")),
     ("guards.cedar", include_str!("../policies/guards.cedar")),
+    ("lineage.cedar", include_str!("../policies/lineage.cedar")),
     ("models.cedar", include_str!("../policies/models.cedar")),
     ("read.cedar", include_str!("../policies/read.cedar")),
     ("tokens.cedar", include_str!("../policies/tokens.cedar")),

@@ -45,7 +45,9 @@ pub(crate) fn resource_kind_of(action: Action) -> &'static str {
         | Action::DatasetRegister
         | Action::KeyUseRead
         | Action::ModelRegister
-        | Action::ModelSignerManage => "Project",
+        | Action::ModelSignerManage
+        | Action::LineageWrite
+        | Action::LineageRead => "Project",
         Action::ModelRead
         | Action::ModelVersionCreate
         | Action::ModelPromotionRequest

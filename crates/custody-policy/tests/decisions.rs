@@ -126,7 +126,11 @@ fn ticket() -> RequestContext {
 fn resource_for(action: Action) -> ResourceFacts {
     match action {
         Action::ProjectCreate | Action::KeyManage => ResourceFacts::Platform,
-        Action::ProjectRead | Action::DatasetRegister | Action::KeyUseRead => project("fraud"),
+        Action::ProjectRead
+        | Action::DatasetRegister
+        | Action::KeyUseRead
+        | Action::LineageWrite
+        | Action::LineageRead => project("fraud"),
         Action::ApprovalRead | Action::ApprovalDecide => approval("fraud", OTHER),
         Action::TokenCreate | Action::TokenRead | Action::TokenRevoke => token(Some("fraud")),
         Action::AuditRead => audit(Some("fraud")),
@@ -220,6 +224,12 @@ fn cases() -> Vec<Case> {
         allow("engineer registers models", engineer(), ModelRegister, project("fraud")).by("model-write"),
         allow("engineer adds versions", engineer(), ModelVersionCreate, model(RiskTier::Low)).by("model-write"),
         allow("engineer records deployments", engineer(), DeploymentRecord, model(RiskTier::Low)),
+        allow("engineer sends lineage", engineer(), LineageWrite, project("fraud")).by("lineage-write"),
+        allow("scientist sends lineage", scientist(), LineageWrite, project("fraud")),
+        deny("viewer cannot send lineage", viewer(), LineageWrite, project("fraud")),
+        deny("auditor cannot send lineage", auditor(), LineageWrite, project("fraud")),
+        allow("viewer reads lineage", viewer(), LineageRead, project("fraud")).by("lineage-read"),
+        allow("auditor reads lineage", auditor(), LineageRead, project("fraud")),
         allow("engineer attaches a scan", engineer(), ModelScanAttach, model(RiskTier::High)).by("model-scan-attach"),
         deny("scientist cannot attach a model scan", scientist(), ModelScanAttach, model(RiskTier::Low)),
         deny("approver cannot attach a model scan", approver(), ModelScanAttach, model(RiskTier::Low)),

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 mod error;
 pub mod keys;
+mod lineage;
 pub mod log_key;
 mod routes;
 mod state;
@@ -132,6 +133,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let oidc = config.oidc.clone().map(OidcVerifier::new).transpose().map_err(|e| StartError::Oidc(e.to_string()))?;
     let provider = keys::open_provider(&config.keys, &config.data_dir).await?;
     let blobs = keys::open_blobs(&config.blobs, &config.data_dir, provider)?;
+    let lineage = lineage::LineageIndex::load(&store).await?;
     let state = state::AppState::new(state::Inner {
         store: store.clone(),
         policy: policy.clone(),
@@ -146,6 +148,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             rewrap: Default::default(),
         },
         registry: config.registry.clone(),
+        lineage,
     });
     let app = routes::router(state);
     let listener =

@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) data: DataStore,
     /// The registry's admission gates.
     pub(crate) registry: crate::config::RegistryConfig,
+    /// Every project's lineage graph, in memory.
+    pub(crate) lineage: crate::lineage::LineageIndex,
 }
 
 /// The encrypted blob store and what chooses its keys.

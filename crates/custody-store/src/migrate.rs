@@ -16,6 +16,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, description: "key-use ledger", sql: include_str!("../migrations/0003_key_uses.sql") },
     Migration { version: 4, description: "model registry", sql: include_str!("../migrations/0004_registry.sql") },
     Migration { version: 5, description: "scan results", sql: include_str!("../migrations/0005_scans.sql") },
+    Migration { version: 6, description: "lineage events", sql: include_str!("../migrations/0006_lineage.sql") },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps replicas starting together

@@ -6,6 +6,7 @@ mod audit;
 mod data;
 mod datasets;
 mod keys;
+mod lineage;
 mod models;
 mod projects;
 mod proofs;
@@ -102,6 +103,15 @@ route_table! {
     post "/api/v1/keys/{key}/rotate" => keys::rotate;
     post "/api/v1/keys/rewrap" => keys::start_rewrap;
     get "/api/v1/keys/rewrap" => keys::rewrap_status;
+    post "/api/v1/lineage" => lineage::ingest;
+    post "/api/v1/projects/{project}/lineage" => lineage::ingest_project;
+    get "/api/v1/projects/{project}/lineage/downstream" => lineage::downstream;
+    get "/api/v1/projects/{project}/lineage/upstream" => lineage::upstream;
+    get "/api/v1/projects/{project}/lineage/impact" => lineage::impact;
+    get "/api/v1/projects/{project}/lineage/training" => lineage::training;
+    get "/api/v1/projects/{project}/lineage/erasure" => lineage::erasure;
+    get "/api/v1/projects/{project}/lineage/classification" => lineage::classification;
+    get "/api/v1/projects/{project}/lineage/completeness" => lineage::completeness;
     get "/api/v1/approvals/{id}" => approvals::get;
     post "/api/v1/approvals/{id}/decision" => approvals::decide;
     post "/api/v1/tokens" => tokens::create;
@@ -131,7 +141,9 @@ route_table! {
         models::add_signer, models::signers, models::get, models::add_version, models::get_version,
         models::signature, models::history, models::approval_proof, models::request_promotion, models::deploy, models::deployments,
         models::get_promotion, models::approve, scans::attach_to_model, scans::model_scans,
-        scans::attach_to_dataset, scans::dataset_scans,
+        scans::attach_to_dataset, scans::dataset_scans, lineage::ingest, lineage::ingest_project,
+        lineage::downstream, lineage::upstream, lineage::impact, lineage::training, lineage::erasure,
+        lineage::classification, lineage::completeness,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -171,6 +183,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(protected)
         .fallback(|| async { ApiError::not_found("path", "no such route") })
         .with_state(state)
+        // gzip request bodies (OpenLineage clients may compress); the body limits apply to
+        // the decompressed bytes, so a small bomb cannot grow past them.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(middleware::from_fn(observe))
 }
 

@@ -8,6 +8,7 @@ pub struct TestServer {
     pub url: String,
     pub admin: String,
     pub http: reqwest::Client,
+    config: Config,
     _db: TestDb,
     _dir: tempfile::TempDir,
 }
@@ -33,9 +34,28 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let server = custody_server::start(config).await.unwrap();
+        let server = custody_server::start(config.clone()).await.unwrap();
         let admin = server.bootstrap_token.clone().expect("bootstrap token on a new database");
-        Self { url: server.url(), server: Some(server), admin, http: reqwest::Client::new(), _db: db, _dir: dir }
+        Self {
+            url: server.url(),
+            server: Some(server),
+            admin,
+            http: reqwest::Client::new(),
+            config,
+            _db: db,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same database and data directory.
+    pub async fn restart(mut self) -> Self {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        let server = custody_server::start(self.config.clone()).await.unwrap();
+        self.url = server.url();
+        self.server = Some(server);
+        self
     }
 
     pub async fn stop(mut self) {

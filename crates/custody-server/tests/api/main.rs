@@ -6,6 +6,7 @@ mod bad_input;
 mod common;
 mod data;
 mod lifecycle;
+mod lineage;
 mod oidc;
 mod proofs;
 mod registry;
