@@ -9,6 +9,7 @@ use custody_core::{Approval, AuditEvent, Dataset, DatasetVersion, Decision, Outc
 use serde_json::{Value, json};
 use std::io::Write;
 
+mod lineage;
 mod registry;
 
 struct Demo {
@@ -70,6 +71,9 @@ pub async fn run(args: DemoArgs, json: bool) -> anyhow::Result<()> {
     }
     if result.is_ok() {
         result = registry::run(&mut demo, &admin, &data_dir).await;
+    }
+    if result.is_ok() {
+        result = lineage::run(&mut demo, &admin).await;
     }
     server.shutdown().await;
     result?;
