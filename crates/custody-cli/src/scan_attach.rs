@@ -6,7 +6,6 @@
 use crate::auditlog::TAMPERED;
 use crate::client::Client;
 use crate::commands::{Exit, path_segment as segment, show};
-use crate::provenance::BarProgress;
 use anyhow::{Context, bail};
 use custody_core::{
     DatasetVersion, MAX_FINDINGS_PER_FILE, NewScanResult, ScanFinding, ScanResult, ScanSeverity, ScanVerdict,
@@ -139,14 +138,8 @@ pub async fn attach_model(
     quiet: bool,
 ) -> anyhow::Result<Result<ScanResult, ManifestDiff>> {
     let sv = crate::registry::signed_version(c, id, label).await?;
-    let progress = BarProgress::new(quiet, "hashing");
-    let bar = progress.bar.clone();
-    let (owned, serialization) = (dir.to_path_buf(), sv.signed.manifest.serialization.clone());
-    let actual =
-        tokio::task::spawn_blocking(move || custody_provenance::compute_manifest(&owned, &serialization, &progress))
-            .await
-            .context("the hashing task failed")??;
-    bar.finish_and_clear();
+    let served = crate::cli::ServedArgs { dir: Some(dir.to_path_buf()), url: None };
+    let actual = crate::registry::hash_served(&served, &sv.signed, quiet).await?.manifest;
     let diff = sv.signed.manifest.diff(&actual);
     if !diff.is_empty() {
         return Ok(Err(diff));

@@ -27,6 +27,29 @@ pub enum ScanSeverity {
     Critical,
 }
 
+impl ScanSeverity {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl std::str::FromStr for ScanSeverity {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        [Self::Info, Self::Low, Self::Medium, Self::High, Self::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| CoreError::invalid("severity", format!("`{s}` is not info, low, medium, high or critical")))
+    }
+}
+
 /// A scanner's judgement of a file, or of everything scanned. Ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -6,8 +6,7 @@ use crate::{Store, StoreError};
 use custody_core::{
     AuditDraft, AuditEvent, Component, DatasetVersionId, Deployment, DeploymentId, Model, ModelId, ModelVersion,
     ModelVersionId, Name, NewDeployment, NewModel, Project, ProjectId, Promotion, PromotionApproval, PromotionId,
-    PromotionStatus, ProvenanceSummary, ResourceRef, ScanId, ScanSubject, ScanVerdict, Sha256Digest, Stage,
-    StageChange, TrustedSigner, VersionLabel,
+    PromotionStatus, ProvenanceSummary, ResourceRef, Sha256Digest, Stage, StageChange, TrustedSigner, VersionLabel,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -444,7 +443,7 @@ impl Store {
             Box::pin(async move {
                 let p = promotion_by_id(conn, id).await?;
                 let scan = match require_clean_scan && matches!(p.to, Stage::Staging | Stage::Production) {
-                    true => Some(clean_scan(conn, p.model_version_id).await?),
+                    true => Some(crate::scans::clean_scan(conn, p.model_version_id).await?),
                     false => None,
                 };
                 let now = custody_core::now();
@@ -682,21 +681,6 @@ fn model_from_row(r: &AnyRow) -> Result<Model, StoreError> {
         created_by: rows::text(r, "created_by")?,
         created_at: rows::time(r, "created_at")?,
     })
-}
-
-/// The id of the version's latest scan, which must be clean.
-async fn clean_scan(conn: &mut AnyConnection, version: ModelVersionId) -> Result<ScanId, StoreError> {
-    match crate::scans::latest(conn, ScanSubject::ModelVersion(version)).await? {
-        Some(s) if s.verdict == ScanVerdict::Clean => Ok(s.id),
-        Some(s) => Err(StoreError::conflict(
-            "scan",
-            format!(
-                "the version's latest scan ({}, {} {}) is {}: a clean scan of its files is needed first",
-                s.id, s.tool, s.tool_version, s.verdict
-            ),
-        )),
-        None => Err(StoreError::conflict("scan", "the version has no scan: attach a clean scan of its files first")),
-    }
 }
 
 fn version_from_row(r: &AnyRow) -> Result<ModelVersion, StoreError> {

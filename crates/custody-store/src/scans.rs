@@ -4,8 +4,8 @@
 use crate::rows::{self, micros};
 use crate::{Store, StoreError};
 use custody_core::{
-    AuditDraft, AuditEvent, NewScanResult, ProjectId, ResourceRef, ScanId, ScanResult, ScanSeverity, ScanSubject,
-    ScanVerdict,
+    AuditDraft, AuditEvent, ModelVersionId, NewScanResult, ProjectId, ResourceRef, ScanId, ScanResult, ScanSeverity,
+    ScanSubject, ScanVerdict,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -65,7 +65,7 @@ impl Store {
                 .bind(&r.rules_version)
                 .bind(r.scanned_digest.to_string())
                 .bind(r.verdict.as_str())
-                .bind(r.max_severity.map(severity_str))
+                .bind(r.max_severity.map(ScanSeverity::as_str))
                 .bind(i64::try_from(r.findings).unwrap_or(i64::MAX))
                 .bind(files)
                 .bind(&r.submitted_by)
@@ -86,6 +86,13 @@ impl Store {
         .await
     }
 
+    /// The id of model version `version`'s latest scan if it is clean; a conflict naming the
+    /// scan, or its absence, otherwise.
+    pub async fn clean_scan(&self, version: ModelVersionId) -> Result<ScanId, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        clean_scan(&mut conn, version).await
+    }
+
     /// The scans attached to `subject`, newest first.
     pub async fn scans(&self, subject: ScanSubject) -> Result<Vec<ScanResult>, StoreError> {
         let (kind, id) = subject_parts(&subject);
@@ -103,8 +110,25 @@ impl Store {
     }
 }
 
-/// The latest scan of `subject` inside a transaction (the promotion gate's read).
-pub(crate) async fn latest(conn: &mut AnyConnection, subject: ScanSubject) -> Result<Option<ScanResult>, StoreError> {
+/// The id of model version `version`'s latest scan, which must be clean: a conflict naming the
+/// scan (or its absence) otherwise. The promotion gate runs it inside the completing
+/// transaction; [`Store::clean_scan`] outside one.
+pub(crate) async fn clean_scan(conn: &mut AnyConnection, version: ModelVersionId) -> Result<ScanId, StoreError> {
+    match latest(conn, ScanSubject::ModelVersion(version)).await? {
+        Some(s) if s.verdict == ScanVerdict::Clean => Ok(s.id),
+        Some(s) => Err(StoreError::conflict(
+            "scan",
+            format!(
+                "the version's latest scan ({}, {} {}) is {}: a clean scan of its files is needed first",
+                s.id, s.tool, s.tool_version, s.verdict
+            ),
+        )),
+        None => Err(StoreError::conflict("scan", "the version has no scan: attach a clean scan of its files first")),
+    }
+}
+
+/// The latest scan of `subject`.
+async fn latest(conn: &mut AnyConnection, subject: ScanSubject) -> Result<Option<ScanResult>, StoreError> {
     let (kind, id) = subject_parts(&subject);
     sqlx::query(
         "SELECT * FROM scan_results WHERE subject_kind = $1 AND subject_id = $2 \
@@ -117,23 +141,6 @@ pub(crate) async fn latest(conn: &mut AnyConnection, subject: ScanSubject) -> Re
     .as_ref()
     .map(scan_from_row)
     .transpose()
-}
-
-fn severity_str(s: ScanSeverity) -> &'static str {
-    match s {
-        ScanSeverity::Info => "info",
-        ScanSeverity::Low => "low",
-        ScanSeverity::Medium => "medium",
-        ScanSeverity::High => "high",
-        ScanSeverity::Critical => "critical",
-    }
-}
-
-fn parse_severity(s: &str) -> Result<ScanSeverity, StoreError> {
-    [ScanSeverity::Info, ScanSeverity::Low, ScanSeverity::Medium, ScanSeverity::High, ScanSeverity::Critical]
-        .into_iter()
-        .find(|v| severity_str(*v) == s)
-        .ok_or_else(|| StoreError::Corrupt { what: "max_severity", reason: format!("`{s}`") })
 }
 
 fn scan_from_row(r: &AnyRow) -> Result<ScanResult, StoreError> {
@@ -153,7 +160,14 @@ fn scan_from_row(r: &AnyRow) -> Result<ScanResult, StoreError> {
         rules_version: rows::text(r, "rules_version")?,
         scanned_digest: rows::parsed(r, "scanned_digest")?,
         verdict,
-        max_severity: rows::opt_text(r, "max_severity")?.map(|s| parse_severity(&s)).transpose()?,
+        max_severity: rows::opt_text(r, "max_severity")?
+            .map(|s| {
+                s.parse().map_err(|e: custody_core::CoreError| StoreError::Corrupt {
+                    what: "max_severity",
+                    reason: e.reason,
+                })
+            })
+            .transpose()?,
         findings: u64::try_from(r.try_get::<i64, _>("findings")?).unwrap_or(0),
         files: rows::json(r, "files")?,
         submitted_by: rows::text(r, "submitted_by")?,

@@ -106,7 +106,12 @@ fn blob_error(e: BlobError, what: &str) -> ApiError {
 
 /// Finds the version and makes it the record's resource, refusing (and recording) when there
 /// is none.
-async fn version(ctx: &Ctx, draft: &mut AuditDraft, d: &Dataset, label: &str) -> Result<DatasetVersion, ApiError> {
+pub(crate) async fn version(
+    ctx: &Ctx,
+    draft: &mut AuditDraft,
+    d: &Dataset,
+    label: &str,
+) -> Result<DatasetVersion, ApiError> {
     match ctx.store().dataset_version(d.id, label).await.map_err(|e| ctx.store_error(e))? {
         Some(v) => {
             draft.resource = custody_core::ResourceRef::new("dataset_version", v.id);

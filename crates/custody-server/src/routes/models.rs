@@ -8,9 +8,9 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use custody_core::{
-    Action, AuditDraft, DatasetDependency, Deployment, Model, ModelId, ModelVersion, NewDeployment, NewModel,
-    NewModelVersion, NewPromotion, NewTrustedSigner, Promotion, PromotionId, PromotionStatus, ProvenanceSummary,
-    RiskTier, ScanSubject, ScanVerdict, Sha256Digest, Stage, StageChange, TrustedSigner,
+    Action, AuditDraft, DatasetDependency, Deployment, Model, ModelId, ModelVersion, ModelVersionId, NewDeployment,
+    NewModel, NewModelVersion, NewPromotion, NewTrustedSigner, Promotion, PromotionId, PromotionStatus,
+    ProvenanceSummary, RiskTier, Sha256Digest, Stage, StageChange, TrustedSigner,
 };
 use custody_policy::ResourceFacts;
 use custody_provenance::{Bundle, PublicKey, manifest_from_statement, slsa};
@@ -131,7 +131,7 @@ pub(crate) async fn signers(ctx: Ctx, Path(project): Path<String>) -> Result<Jso
 }
 
 /// The keys `m`'s project trusts, read once per request.
-pub(crate) async fn trusted_signers(ctx: &Ctx, m: &Model) -> Result<Vec<TrustedSigner>, ApiError> {
+async fn trusted_signers(ctx: &Ctx, m: &Model) -> Result<Vec<TrustedSigner>, ApiError> {
     ctx.store().trusted_signers(m.project_id, &m.project).await.map_err(|e| ctx.store_error(e))
 }
 
@@ -157,7 +157,7 @@ fn trusted_key(
 }
 
 /// Opens an OMS bundle with the trusted key it names and reads its manifest's root.
-pub(crate) fn signed_root(
+fn signed_root(
     trusted: &[TrustedSigner],
     m: &Model,
     bundle: &Bundle,
@@ -298,6 +298,20 @@ pub(crate) async fn signature(
     serde_json::from_str(&sig).map(Json).map_err(|_| ApiError::internal())
 }
 
+/// The manifest of the bundle `version` was registered with, opened under the key the project
+/// trusts for it now (a conflict if that key is no longer trusted or the bundle no longer opens).
+pub(crate) async fn stored_manifest(
+    ctx: &Ctx,
+    m: &Model,
+    version: ModelVersionId,
+) -> Result<custody_provenance::SignedManifest, ApiError> {
+    let trusted = trusted_signers(ctx, m).await?;
+    let (sig, _) = ctx.store().model_version_bundles(version).await.map_err(|e| ctx.store_error(e))?;
+    let bundle = Bundle::from_json(sig.as_bytes()).map_err(|e| ApiError::conflict("signature", e.to_string()))?;
+    let (signed, _) = signed_root(&trusted, m, &bundle).map_err(|e| ApiError::conflict("signature", e.message))?;
+    Ok(signed)
+}
+
 /// Checks what a move needs beyond approvals: the signature still verifies under a key the
 /// project still trusts, the latest scan is clean (unless `[registry] require_clean_scan` is
 /// off; the store checks it again in the completing transaction), and the lineage evidence
@@ -306,32 +320,15 @@ async fn gates(ctx: &Ctx, m: &Model, v: &ModelVersion, to: Stage) -> Result<(), 
     if to == Stage::Archived {
         return Ok(());
     }
-    let trusted = trusted_signers(ctx, m).await?;
-    let (sig, _) = ctx.store().model_version_bundles(v.id).await.map_err(|e| ctx.store_error(e))?;
-    let bundle = Bundle::from_json(sig.as_bytes()).map_err(|e| ApiError::conflict("signature", e.to_string()))?;
-    let (signed, _) = signed_root(&trusted, m, &bundle).map_err(|e| ApiError::conflict("signature", e.message))?;
+    let signed = stored_manifest(ctx, m, v.id).await?;
     if Sha256Digest::from_bytes(signed.manifest.root_digest()) != v.root_digest {
         return Err(ApiError::conflict("signature", "the stored signature no longer matches the version's digest"));
     }
     if ctx.state.inner.registry.require_clean_scan && matches!(to, Stage::Staging | Stage::Production) {
-        let scans = ctx.store().scans(ScanSubject::ModelVersion(v.id)).await.map_err(|e| ctx.store_error(e))?;
-        match scans.first() {
-            Some(s) if s.verdict == ScanVerdict::Clean => {}
-            Some(s) => {
-                return Err(ApiError::conflict(
-                    "scan",
-                    format!(
-                        "the version's latest scan ({}) is {}: a clean scan of its files is needed first",
-                        s.id, s.verdict
-                    ),
-                ));
-            }
-            None => {
-                return Err(ApiError::conflict(
-                    "scan",
-                    "the version has no scan: attach a clean scan of its files first",
-                ));
-            }
+        match ctx.store().clean_scan(v.id).await {
+            Ok(_) => {}
+            Err(e) if e.is_caller_error() => return Err(e.into()),
+            Err(e) => return Err(ctx.store_error(e)),
         }
     }
     match (m.risk_tier, &v.provenance) {

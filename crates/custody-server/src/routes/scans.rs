@@ -3,13 +3,12 @@
 //! version's signature lists, so "the scan is clean" is a statement about the signed bytes.
 
 use crate::error::ApiError;
-use crate::routes::{datasets, models};
+use crate::routes::{data, datasets, models};
 use crate::state::{Ctx, JsonBody};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use custody_core::{Action, AuditDraft, Dataset, DatasetVersion, NewScanResult, ScanResult, ScanSubject};
-use custody_provenance::Bundle;
+use custody_core::{Action, NewScanResult, ScanResult, ScanSubject};
 use std::collections::BTreeSet;
 
 /// Attach a scan of a model version's files.
@@ -51,11 +50,7 @@ async fn covers_signed_files(
     version: custody_core::ModelVersionId,
     new: &NewScanResult,
 ) -> Result<(), ApiError> {
-    let (sig, _) = ctx.store().model_version_bundles(version).await.map_err(|e| ctx.store_error(e))?;
-    let bundle = Bundle::from_json(sig.as_bytes()).map_err(|e| ApiError::conflict("signature", e.to_string()))?;
-    let trusted = models::trusted_signers(ctx, m).await?;
-    let (signed, _) =
-        models::signed_root(&trusted, m, &bundle).map_err(|e| ApiError::conflict("signature", e.message))?;
+    let signed = models::stored_manifest(ctx, m, version).await?;
     let signed: BTreeSet<&str> = signed.manifest.resources.iter().map(|r| r.name.path.as_str()).collect();
     let scanned: BTreeSet<&str> = new.files.iter().map(|f| f.path.as_str()).collect();
     let missing: Vec<&str> = signed.difference(&scanned).copied().take(5).collect();
@@ -87,13 +82,6 @@ pub(crate) async fn model_scans(
     Ok(Json(scans))
 }
 
-async fn dataset_version(ctx: &Ctx, draft: &AuditDraft, d: &Dataset, label: &str) -> Result<DatasetVersion, ApiError> {
-    match ctx.store().dataset_version(d.id, label).await.map_err(|e| ctx.store_error(e))? {
-        Some(v) => Ok(v),
-        None => Err(ctx.refuse(draft.clone(), ApiError::not_found("version", format!("no version `{label}`"))).await),
-    }
-}
-
 /// Attach a scan of a dataset version's content.
 #[utoipa::path(post, path = "/api/v1/datasets/{id}/versions/{label}/scans", tag = "scans", request_body = NewScanResult,
     params(("id" = String, Path), ("label" = String, Path)),
@@ -104,12 +92,12 @@ pub(crate) async fn attach_to_dataset(
     body: Result<JsonBody, ApiError>,
 ) -> Result<(StatusCode, Json<ScanResult>), ApiError> {
     let d = datasets::load(&ctx, Action::DatasetScanAttach, &id).await?;
-    let draft = ctx.authorize(Action::DatasetScanAttach, datasets::facts(&d)).await?;
+    let mut draft = ctx.authorize(Action::DatasetScanAttach, datasets::facts(&d)).await?;
     let new: NewScanResult = ctx.parse(&draft, body).await?;
     if let Err(e) = new.validate() {
         return Err(ctx.refuse(draft, e.into()).await);
     }
-    let v = dataset_version(&ctx, &draft, &d, &label).await?;
+    let v = data::version(&ctx, &mut draft, &d, &label).await?;
     if new.scanned_digest != v.digest {
         let e = ApiError::mismatch(
             "scanned_digest",
@@ -136,8 +124,8 @@ pub(crate) async fn dataset_scans(
     Path((id, label)): Path<(String, String)>,
 ) -> Result<Json<Vec<ScanResult>>, ApiError> {
     let d = datasets::load(&ctx, Action::DatasetRead, &id).await?;
-    let draft = ctx.authorize(Action::DatasetRead, datasets::facts(&d)).await?;
-    let v = dataset_version(&ctx, &draft, &d, &label).await?;
+    let mut draft = ctx.authorize(Action::DatasetRead, datasets::facts(&d)).await?;
+    let v = data::version(&ctx, &mut draft, &d, &label).await?;
     let scans = ctx.store().scans(ScanSubject::DatasetVersion(v.id)).await.map_err(|e| ctx.store_error(e))?;
     ctx.record(draft).await?;
     Ok(Json(scans))
