@@ -925,13 +925,84 @@ pub enum LineageCmd {
     Erasure(LineageNode),
     /// A dataset version's effective classification and why it holds.
     Classification(LineageNode),
-    /// The share of model versions whose training inputs are fully traced.
+    /// The share of model versions whose training inputs are fully traced to registered,
+    /// digested dataset versions.
     Completeness {
         /// The project.
         project: String,
         /// As the graph was at this time (RFC 3339).
         #[arg(long)]
         as_of: Option<String>,
+    },
+    /// Record runs from a system that does not speak OpenLineage: a file (or `-`) holding one
+    /// run, a JSON array or JSON lines of `{run_id, job: {namespace, name}, event_time, inputs,
+    /// outputs, code_commit, code_url, image_digest, parameters, state}` (docs/cli.md). The
+    /// event time is required, so that a retry is the same event.
+    RecordRun {
+        /// The project.
+        project: String,
+        /// The runs.
+        file: PathBuf,
+    },
+    /// Declare, approve, withdraw or list jobs that anonymise or aggregate (an approved one
+    /// stops classification inheritance through it).
+    #[command(subcommand)]
+    Transform(TransformCmd),
+    /// Carry out an erasure: a file (or `-`) holding `{sources, record_key, reason, actions}`,
+    /// one action per source and per item of the erasure report. Deletes the data Custody
+    /// holds for every version answered `deleted`, and prints the receipt.
+    Erase {
+        /// The project.
+        project: String,
+        /// The erasure request.
+        file: PathBuf,
+        /// The request's change ticket (the default policy requires one).
+        #[arg(long)]
+        ticket: String,
+    },
+    /// A project's erasure receipts.
+    Erasures {
+        /// The project.
+        project: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TransformCmd {
+    /// Declare that a job anonymises or aggregates (in force once someone else approves it).
+    Declare {
+        /// The project.
+        project: String,
+        /// The job (`namespace/name`).
+        #[arg(long)]
+        job: String,
+        /// `anonymizing` or `aggregating`.
+        #[arg(long)]
+        kind: String,
+        /// Why its outputs no longer hold its inputs' sensitive data.
+        #[arg(long)]
+        justification: String,
+    },
+    /// Approve a job's declaration (not your own).
+    Approve {
+        /// The project.
+        project: String,
+        /// The job (`namespace/name`).
+        #[arg(long)]
+        job: String,
+    },
+    /// Withdraw a job's declaration.
+    Withdraw {
+        /// The project.
+        project: String,
+        /// The job (`namespace/name`).
+        #[arg(long)]
+        job: String,
+    },
+    /// List the declarations.
+    List {
+        /// The project.
+        project: String,
     },
 }
 

@@ -590,6 +590,28 @@ fn registry_deployments_and_edge_bundles() {
     let (code, _, err) = run(with(&eng).args(["lineage", "send", "p"]).arg(&bad));
     assert_eq!(code, 7, "{err}");
     assert!(err.contains("eventTime"), "{err}");
+    // A run from a system without OpenLineage, and a transform approved by someone else.
+    let native = dir.path().join("run.json");
+    let run_json = r#"{"run_id":"0190c3a4-1b2c-7d3e-8f40-0000000000bb","job":{"namespace":"etl","name":"stats"},"event_time":"2024-05-02T00:00:00Z",
+        "inputs":[{"namespace":"s3://clean","name":"users"}],"outputs":[{"namespace":"s3://stats","name":"users"}],
+        "code_commit":"abc123","parameters":{"window":"7d"}}"#;
+    std::fs::write(&native, run_json).unwrap();
+    let (code, out, err) = run(with(&eng).args(["lineage", "record-run", "p"]).arg(&native));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("recorded: event "), "{out}");
+    let (code, out, _) = run(with(&eng).args(["lineage", "record-run", "p"]).arg(&native));
+    assert!(code == 0 && out.starts_with("already recorded"), "{out}");
+    let declare = ["lineage", "transform", "declare", "p", "--job", "etl/stats", "--kind", "aggregating"];
+    let (code, _, err) = run(with(&eng).args(declare).args(["--justification", "weekly counts"]));
+    assert_eq!(code, 0, "{err}");
+    let approve = ["lineage", "transform", "approve", "p", "--job", "etl/stats"];
+    assert_eq!(run(with(&eng).args(approve)).0, 4, "engineers do not approve");
+    let (code, out, err) = run(with(&ap1).args(["--json"]).args(approve));
+    assert_eq!((code, json_of(&out)["approved"].as_bool()), (0, Some(true)), "{err}");
+    assert_eq!(run(with(&ap1).args(approve)).0, 6, "approved already");
+    let stats = ["--namespace", "s3://stats", "--name", "users", "--run", "0190c3a4-1b2c-7d3e-8f40-0000000000bb"];
+    let (code, out, _) = run(with(&eng).args(["--json", "lineage", "classification", "p"]).args(stats));
+    assert_eq!((code, json_of(&out)["blocked_by"][0]["name"].as_str()), (0, Some("stats")), "{out}");
 
     s.child.kill().unwrap();
     let _ = s.child.wait();

@@ -67,6 +67,14 @@ actions! {
     LineageWrite = "lineage.write",
     /// Query a project's lineage (upstream, downstream, impact, erasure reports).
     LineageRead = "lineage.read",
+    /// Declare (or withdraw) that a job anonymises or aggregates the data it reads.
+    LineageTransformDeclare = "lineage.transform.declare",
+    /// Approve a job's anonymizing/aggregating declaration, which then stops classification
+    /// inheritance through it.
+    LineageTransformApprove = "lineage.transform.approve",
+    /// Carry out an erasure (DSAR): record what was done about every item the data reached,
+    /// deleting the data Custody holds.
+    LineageErase = "lineage.erase",
     /// Read (decrypt) a dataset version's data.
     DatasetDataRead = "dataset.data.read",
     /// Crypto-shred a dataset version's data: destroy the key that protects it.

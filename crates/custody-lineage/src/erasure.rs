@@ -42,11 +42,14 @@ pub struct ErasureItem {
     pub action: SuggestedAction,
 }
 
-/// The erasure impact report of a dataset version.
+/// The erasure impact report of one or more dataset versions (those holding a data subject's
+/// records, for a record-key request).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErasureReport {
-    /// The dataset version being erased.
+    /// The (first) dataset version being erased.
     pub source: NodeRef,
+    /// Every dataset version being erased, `source` first.
+    pub sources: Vec<NodeRef>,
     /// Every dataset, cache, model version and deployment the data reached, nearest first.
     pub items: Vec<ErasureItem>,
     /// Edges closing a cycle met on the way.
@@ -57,45 +60,67 @@ impl Graph {
     /// The erasure impact report for `key`, as of `q.as_of` (depth is ignored: erasure must
     /// see everything).
     pub fn erasure_report(&self, key: &NodeKey, q: &Query) -> Result<ErasureReport, GraphError> {
-        let start = self.require(key)?;
+        self.erasure_report_of(std::slice::from_ref(key), q)
+    }
+
+    /// The erasure impact report for erasing all of `keys` together (the dataset versions that
+    /// hold one data subject's records): an item is re-derived only when it keeps an input that
+    /// none of them reaches. Errors when `keys` is empty or a key is unknown.
+    pub fn erasure_report_of(&self, keys: &[NodeKey], q: &Query) -> Result<ErasureReport, GraphError> {
+        let starts = keys.iter().map(|k| self.require(k)).collect::<Result<Vec<u32>, _>>()?;
+        let Some(&first) = starts.first() else {
+            return Err(GraphError::UnknownNode("no dataset version to erase".into()));
+        };
         let q = Query { depth: None, as_of: q.as_of };
         let as_of = q.as_of.map(micros);
-        // Two walks: `raw` never crosses an approved anonymiser, `all` does. What only `all`
-        // reaches holds anonymised or aggregated data.
-        let raw = self.walk(start, Direction::Downstream, &q, |g, ed| g.blocking_job(ed).is_none());
-        let all = self.walk(start, Direction::Downstream, &q, |_, _| true);
+        // Two walks per source: `raw` never crosses an approved anonymiser, `all` does. What
+        // only `all` reaches holds anonymised or aggregated data.
+        let raw: Vec<_> = starts
+            .iter()
+            .map(|&s| self.walk(s, Direction::Downstream, &q, |g, ed| g.blocking_job(ed).is_none()))
+            .collect();
+        let all: Vec<_> = starts.iter().map(|&s| self.walk(s, Direction::Downstream, &q, |_, _| true)).collect();
+        let in_raw = |n: u32| raw.iter().any(|w| w.seen(n));
+        let mut done = rustc_hash::FxHashSet::default();
+        done.extend(starts.iter().copied());
         let mut items = Vec::new();
-        for &n in &all.order {
-            let kind = self.kind(n);
-            if !kind.is_data() {
-                continue;
-            }
-            let (walk, action) = if raw.seen(n) {
-                let action = match kind {
-                    NodeKind::Cache => SuggestedAction::Delete,
-                    NodeKind::ModelVersion => SuggestedAction::Retrain,
-                    NodeKind::Deployment if self.is_live(n, as_of) => SuggestedAction::RetireOrReplace,
-                    NodeKind::Deployment => SuggestedAction::NoneRetired,
-                    _ if self.has_surviving_input(n, &raw) => SuggestedAction::ReDerive,
-                    _ => SuggestedAction::Delete,
+        for walk_all in &all {
+            for &n in &walk_all.order {
+                let kind = self.kind(n);
+                if !kind.is_data() || !done.insert(n) {
+                    continue;
+                }
+                let (walk, action) = match raw.iter().find(|w| w.seen(n)) {
+                    Some(walk_raw) => {
+                        let action = match kind {
+                            NodeKind::Cache => SuggestedAction::Delete,
+                            NodeKind::ModelVersion => SuggestedAction::Retrain,
+                            NodeKind::Deployment if self.is_live(n, as_of) => SuggestedAction::RetireOrReplace,
+                            NodeKind::Deployment => SuggestedAction::NoneRetired,
+                            _ if self.has_surviving_input(n, &in_raw) => SuggestedAction::ReDerive,
+                            _ => SuggestedAction::Delete,
+                        };
+                        (walk_raw, action)
+                    }
+                    None => (walk_all, self.accept_action(n, walk_all)),
                 };
-                (&raw, action)
-            } else {
-                (&all, self.accept_action(n, &all))
-            };
-            let nodes = walk.path(n);
-            let path = nodes.windows(2).filter_map(|w| walk.parent(w[1]).map(|p| self.edge_ref(p.1))).collect();
-            items.push(ErasureItem { node: self.node_ref(n), path, action });
+                let nodes = walk.path(n);
+                let path = nodes.windows(2).filter_map(|w| walk.parent(w[1]).map(|p| self.edge_ref(p.1))).collect();
+                items.push(ErasureItem { node: self.node_ref(n), path, action });
+            }
         }
+        let mut cycles: Vec<_> = all.iter().flat_map(|w| w.cycles.iter().map(|&e| self.edge_ref(e))).collect();
+        cycles.dedup();
         Ok(ErasureReport {
-            source: self.node_ref(start),
+            source: self.node_ref(first),
+            sources: starts.iter().map(|&s| self.node_ref(s)).collect(),
             items,
-            cycles: all.cycles.iter().map(|&e| self.edge_ref(e)).collect(),
+            cycles,
         })
     }
 
     /// Whether a producer of `n` also read data the erasure does not reach.
-    fn has_surviving_input(&self, n: u32, raw: &crate::query::Walk) -> bool {
+    fn has_surviving_input(&self, n: u32, in_raw: &impl Fn(u32) -> bool) -> bool {
         let mut producers = Vec::new();
         let mut direct_clean = false;
         self.for_each_in(n, |_, ed, src| {
@@ -103,7 +128,7 @@ impl Graph {
                 return;
             }
             if self.kind(src).is_data() {
-                direct_clean |= !raw.seen(src);
+                direct_clean |= !in_raw(src);
             } else {
                 producers.push(src);
             }
@@ -111,7 +136,7 @@ impl Graph {
         direct_clean
             || producers.into_iter().any(|p| {
                 let mut clean = false;
-                self.for_each_in(p, |_, ed, src| clean |= ed.kind.carries_data() && !raw.seen(src));
+                self.for_each_in(p, |_, ed, src| clean |= ed.kind.carries_data() && !in_raw(src));
                 clean
             })
     }

@@ -64,6 +64,8 @@ pub(crate) struct DatasetEntry {
     pub(crate) floating: Vec<u32>,
     /// Classification registered by the server's dataset registry.
     pub(crate) registered: Option<Classification>,
+    /// Content digests of the versions registered with the dataset registry.
+    pub(crate) registered_digests: rustc_hash::FxHashSet<Sha256Digest>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -888,6 +890,21 @@ impl Graph {
         }
         // A registration can lower a level: recompute from scratch downstream.
         self.propagate_from(seeds)
+    }
+
+    /// Records that the dataset registry holds a version of `dataset` with this content
+    /// digest: a lineage version with the same digest is then a registered, digested version
+    /// (what the completeness KPI counts). Changes no classification.
+    pub fn register_dataset_version(&mut self, dataset: &DatasetName, digest: Sha256Digest) {
+        let ds = self.dataset_entry(dataset);
+        if let Some(e) = self.datasets.get_mut(ds as usize) {
+            e.registered_digests.insert(digest);
+        }
+    }
+
+    /// The content digest recorded for a node (a dataset version's `contentDigest`), if any.
+    pub fn content_digest(&self, key: &NodeKey) -> Option<Sha256Digest> {
+        self.lookup(key).and_then(|n| self.digest_of(n))
     }
 
     /// Whether the dataset is registered with the dataset registry.

@@ -191,8 +191,14 @@ impl Graph {
         any
     }
 
+    /// Whether `n` is a version the dataset registry holds: its dataset is registered and a
+    /// registered version has its content digest.
     pub(crate) fn registered_node(&self, n: u32) -> bool {
-        self.dataset_of(n).and_then(|d| self.datasets.get(d as usize)).is_some_and(|e| e.registered.is_some())
+        let entry = self.dataset_of(n).and_then(|d| self.datasets.get(d as usize));
+        match (entry, self.digest_of(n)) {
+            (Some(e), Some(d)) => e.registered.is_some() && e.registered_digests.contains(&d),
+            _ => false,
+        }
     }
 
     /// "What trained this model version": all upstream dataset versions with digests, the

@@ -28,6 +28,32 @@ impl DatasetName {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
         Self { namespace: namespace.into(), name: name.into() }
     }
+
+    /// The name the OpenLineage naming conventions give the dataset at `uri`: namespace
+    /// `scheme://authority`, name the path without its leading `/` (`s3://bucket/a/b` gives
+    /// `s3://bucket` and `a/b`, `postgres://db:5432/shop.public.orders` gives
+    /// `postgres://db:5432` and `shop.public.orders`); local files are namespace `file`, name
+    /// the absolute path. `None` when the URI has no authority and path to split (`urn:…`, `s3://bucket`).
+    pub fn from_uri(uri: &str) -> Option<Self> {
+        let (scheme, rest) = uri.split_once(':')?;
+        let valid_scheme = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !valid_scheme {
+            return None;
+        }
+        let after = rest.strip_prefix("//")?;
+        if scheme.eq_ignore_ascii_case("file") {
+            // file:///abs/path (empty authority) or file://host/abs/path: the path.
+            let path = &after[after.find('/')?..];
+            return (path.len() > 1).then(|| Self::new("file", path));
+        }
+        let (authority, path) = after.split_once('/')?;
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        if authority.is_empty() || path.is_empty() {
+            return None;
+        }
+        Some(Self::new(format!("{scheme}://{authority}"), path))
+    }
 }
 
 impl JobName {

@@ -13,7 +13,7 @@ pub struct Untraced {
     pub model: NodeKey,
     /// It has no recorded training input at all.
     pub no_inputs: bool,
-    /// Upstream dataset versions that are not registered.
+    /// Upstream dataset versions the dataset registry does not hold (by content digest).
     pub unregistered: Vec<NodeKey>,
     /// Upstream dataset versions without a content digest.
     pub undigested: Vec<NodeKey>,
@@ -35,8 +35,8 @@ pub struct Completeness {
 impl Graph {
     /// The completeness KPI as of `q.as_of`: a model version is fully traced when it has at
     /// least one upstream dataset version and every upstream dataset version (transitively,
-    /// through runs; upstream model versions count as datasets) is registered with the
-    /// dataset registry and has a content digest.
+    /// through runs; upstream model versions count as datasets) has a content digest and is
+    /// a version the dataset registry holds ([`Graph::register_dataset_version`]).
     pub fn completeness(&self, q: &Query) -> Completeness {
         let as_of = q.as_of.map(micros);
         let q = Query { depth: None, as_of: q.as_of };

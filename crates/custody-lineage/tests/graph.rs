@@ -233,6 +233,32 @@ fn erasure_report_suggests_actions() {
 }
 
 #[test]
+fn erasing_every_input_of_a_join_deletes_it_rather_than_re_deriving() {
+    let g = graph_of(&pipeline());
+    let raw = v("raw", VersionRef::Declared("1".into()));
+    let reference = v("ref", VersionRef::Declared("1".into()));
+    let joined = |r: &custody_lineage::ErasureReport| {
+        r.items
+            .iter()
+            .find(|i| matches!(&i.node.key, NodeKey::DatasetVersion { dataset, .. } if dataset.name == "joined"))
+            .map(|i| i.action.clone())
+    };
+    let alone = g.erasure_report(&raw, &Query::all()).unwrap();
+    assert_eq!(joined(&alone), Some(SuggestedAction::ReDerive));
+    let both = g.erasure_report_of(&[raw.clone(), reference.clone()], &Query::all()).unwrap();
+    assert_eq!(joined(&both), Some(SuggestedAction::Delete));
+    assert_eq!(both.sources.len(), 2);
+    // Every item once, and neither source listed as an item.
+    let mut keys: Vec<_> = both.items.iter().map(|i| i.node.key.clone()).collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n);
+    assert!(!keys.contains(&raw) && !keys.contains(&reference));
+    assert!(g.erasure_report_of(&[], &Query::all()).is_err());
+}
+
+#[test]
 fn column_lineage_is_followed_transitively() {
     let mut mid = ds("mid", None, None);
     mid["facets"]["columnLineage"] = json!({"fields": {
@@ -299,6 +325,10 @@ fn completeness_kpi() {
     let k = g.completeness(&Query::all());
     assert_eq!((k.model_versions, k.fully_traced), (2, 0));
     g.register_dataset(&DatasetName::new("s3://lake", "a"), Classification::Internal);
+    // Registered dataset, but not this version: still untraced.
+    g.register_dataset_version(&DatasetName::new("s3://lake", "a"), digest("b").parse().unwrap());
+    assert_eq!(g.completeness(&Query::all()).fully_traced, 0);
+    g.register_dataset_version(&DatasetName::new("s3://lake", "a"), digest("a").parse().unwrap());
     let k = g.completeness(&Query::all());
     assert_eq!(k.fully_traced, 1);
     assert!((k.share - 0.5).abs() < 1e-9);
@@ -326,4 +356,18 @@ fn dataset_and_job_events_assert_static_lineage() {
     let k = keys(&down);
     assert!(k.contains(&v("view", VersionRef::Base)) && k.contains(&v("report", VersionRef::Base)), "{k:?}");
     assert_eq!(down.reached[0].via.kind, EdgeKind::DerivedFrom);
+}
+
+#[test]
+fn dataset_names_follow_the_openlineage_naming_conventions() {
+    let n = |u: &str| DatasetName::from_uri(u).map(|d| (d.namespace, d.name));
+    let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+    assert_eq!(n("s3://bucket/raw/users.parquet"), pair("s3://bucket", "raw/users.parquet"));
+    assert_eq!(n("postgres://db:5432/shop.public.orders"), pair("postgres://db:5432", "shop.public.orders"));
+    assert_eq!(n("gs://b/x?versionId=3"), pair("gs://b", "x"));
+    assert_eq!(n("file:///data/users.csv"), pair("file", "/data/users.csv"));
+    assert_eq!(n("file://host/data/users.csv"), pair("file", "/data/users.csv"));
+    for none in ["s3://bucket", "s3://bucket/", "urn:isbn:123", "file:///", "://x/y", "1s3://a/b", "nocolon"] {
+        assert_eq!(n(none), None, "{none}");
+    }
 }

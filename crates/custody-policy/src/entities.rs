@@ -47,7 +47,10 @@ pub(crate) fn resource_kind_of(action: Action) -> &'static str {
         | Action::ModelRegister
         | Action::ModelSignerManage
         | Action::LineageWrite
-        | Action::LineageRead => "Project",
+        | Action::LineageRead
+        | Action::LineageTransformDeclare
+        | Action::LineageTransformApprove
+        | Action::LineageErase => "Project",
         Action::ModelRead
         | Action::ModelVersionCreate
         | Action::ModelPromotionRequest

@@ -130,7 +130,10 @@ fn resource_for(action: Action) -> ResourceFacts {
         | Action::DatasetRegister
         | Action::KeyUseRead
         | Action::LineageWrite
-        | Action::LineageRead => project("fraud"),
+        | Action::LineageRead
+        | Action::LineageTransformDeclare
+        | Action::LineageTransformApprove
+        | Action::LineageErase => project("fraud"),
         Action::ApprovalRead | Action::ApprovalDecide => approval("fraud", OTHER),
         Action::TokenCreate | Action::TokenRead | Action::TokenRevoke => token(Some("fraud")),
         Action::AuditRead => audit(Some("fraud")),
@@ -230,6 +233,15 @@ fn cases() -> Vec<Case> {
         deny("auditor cannot send lineage", auditor(), LineageWrite, project("fraud")),
         allow("viewer reads lineage", viewer(), LineageRead, project("fraud")).by("lineage-read"),
         allow("auditor reads lineage", auditor(), LineageRead, project("fraud")),
+        allow("engineer declares a transform", engineer(), LineageTransformDeclare, project("fraud"))
+            .by("lineage-transform-declare"),
+        deny("viewer cannot declare a transform", viewer(), LineageTransformDeclare, project("fraud")),
+        allow("approver approves a transform", approver(), LineageTransformApprove, project("fraud"))
+            .by("lineage-transform-approve"),
+        deny("engineer cannot approve a transform", engineer(), LineageTransformApprove, project("fraud")),
+        deny("admin cannot erase without a ticket", admin(), LineageErase, project("fraud")).by("erasure-needs-ticket"),
+        deny("engineer cannot erase", engineer(), LineageErase, project("fraud")).ctx(ticket()),
+        allow("admin erases with a ticket", admin(), LineageErase, project("fraud")).ctx(ticket()).by("lineage-erase"),
         allow("engineer attaches a scan", engineer(), ModelScanAttach, model(RiskTier::High)).by("model-scan-attach"),
         deny("scientist cannot attach a model scan", scientist(), ModelScanAttach, model(RiskTier::Low)),
         deny("approver cannot attach a model scan", approver(), ModelScanAttach, model(RiskTier::Low)),

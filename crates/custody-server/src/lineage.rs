@@ -1,63 +1,214 @@
-//! The lineage graphs of every project, in memory: rebuilt from the stored events on start,
-//! updated after each stored event commits. The graph's merges are commutative and
-//! idempotent, so the order events are applied in (on start, or as replicas receive them)
-//! never changes an answer.
+//! The lineage graphs of every project, in memory: built on start from the stored events and
+//! the project's context (the registry's datasets and versions, the transform declarations),
+//! kept current by this server after each write it commits, and brought up to date before
+//! every read from the store's change counts (`lineage_heads`), so a replica never answers
+//! from a graph older than the last write any replica committed before the read began.
+//!
+//! The graph's merges are commutative and idempotent, so the order events are applied in (on
+//! start, after a write, catching up) never changes an answer, and applying one twice is a
+//! no-op.
 
-use custody_core::ProjectId;
-use custody_lineage::{Graph, facts_of, parse_event};
-use custody_store::Store;
-use std::collections::HashMap;
+use custody_core::{Classification, ProjectId};
+use custody_lineage::{DatasetName, Graph, JobName, TransformDeclaration, TransformKind, facts_of, parse_event};
+use custody_store::{LineageHead, RegisteredDataset, Store, StoreError, TransformRecord};
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
+
+/// The namespace of the names every registered dataset has in lineage, besides the one its
+/// source URI gives it: `custody://<project>` + the dataset's name.
+pub(crate) fn registry_namespace(project: &str) -> String {
+    format!("custody://{project}")
+}
+
+/// The lineage names of a registered dataset: `custody://<project>/<name>`, and its source
+/// URI's OpenLineage name when it has one.
+pub(crate) fn lineage_names(project: &str, d: &RegisteredDataset) -> Vec<DatasetName> {
+    let mut names = vec![DatasetName::new(registry_namespace(project), d.name.clone())];
+    names.extend(DatasetName::from_uri(&d.source_uri));
+    names
+}
+
+/// A project's graph and what it was built from.
+#[derive(Default)]
+struct ProjectLineage {
+    graph: Graph,
+    /// The change counts the graph reflects.
+    head: LineageHead,
+    /// The registry's levels and digests as last applied.
+    datasets: HashMap<DatasetName, (Classification, HashSet<custody_core::Sha256Digest>)>,
+    /// The declarations as last applied.
+    transforms: HashMap<JobName, TransformDeclaration>,
+}
 
 /// One graph per project.
 #[derive(Default)]
 pub(crate) struct LineageIndex {
-    graphs: RwLock<HashMap<ProjectId, Graph>>,
+    projects: RwLock<HashMap<ProjectId, ProjectLineage>>,
+    /// One catch-up at a time: a second reader waits and then finds nothing to do.
+    sync: tokio::sync::Mutex<()>,
+}
+
+/// The index could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IndexError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the lineage index is poisoned")]
+    Poisoned,
 }
 
 impl LineageIndex {
-    /// Reads every project's events and builds its graph. A stored event that no longer
-    /// parses (it was accepted by an older parser) is logged with its position and left out,
-    /// rather than keeping the server from starting.
-    pub(crate) async fn load(store: &Store) -> Result<Self, custody_store::StoreError> {
-        let mut graphs = HashMap::new();
-        for project in store.lineage_projects().await? {
-            let bodies = store.lineage_events(project).await?;
-            let mut facts = Vec::with_capacity(bodies.len());
-            for (i, body) in bodies.iter().enumerate() {
-                match parse_event(body.as_bytes()) {
-                    Ok(parsed) => facts.push(facts_of(&parsed.event)),
-                    Err(e) => {
-                        tracing::error!(%project, event = i, error = %e, "a stored lineage event no longer parses")
-                    }
-                }
+    /// Builds every project's graph from the store.
+    pub(crate) async fn load(store: &Store) -> Result<Self, StoreError> {
+        let index = Self::default();
+        let mut projects: Vec<ProjectId> = store.lineage_projects().await?;
+        projects.extend(store.lineage_heads().await?);
+        projects.sort_by_key(|p| p.to_string());
+        projects.dedup();
+        for project in projects {
+            match index.sync(store, project).await {
+                Ok(()) => {}
+                Err(IndexError::Store(e)) => return Err(e),
+                Err(IndexError::Poisoned) => {}
             }
-            let mut graph = Graph::new();
-            graph.apply_all(facts.iter());
-            graphs.insert(project, graph);
         }
-        Ok(Self { graphs: RwLock::new(graphs) })
+        Ok(index)
     }
 
-    /// Applies one event's facts to `project`'s graph.
+    /// Applies one event's facts to `project`'s graph, just after this server stored it.
     pub(crate) fn apply(&self, project: ProjectId, facts: &custody_lineage::Facts) {
         // A poisoned lock means a panic while applying; the graph may be half-updated, and
         // answering from it would be worse than refusing, so the write is skipped and logged.
-        match self.graphs.write() {
-            Ok(mut graphs) => {
-                graphs.entry(project).or_default().apply(facts);
+        match self.projects.write() {
+            Ok(mut projects) => {
+                projects.entry(project).or_default().graph.apply(facts);
             }
             Err(_) => tracing::error!(%project, "the lineage index is poisoned; the event is stored but not indexed"),
         }
     }
 
-    /// Runs `f` over `project`'s graph (an empty one if it has no events yet); `None` if the
-    /// index is poisoned.
+    /// Brings `project`'s graph up to the store's change counts: the events stored since,
+    /// and the context again when it changed.
+    pub(crate) async fn sync(&self, store: &Store, project: ProjectId) -> Result<(), IndexError> {
+        let head = store.lineage_head(project).await?;
+        if self.head(project)? == Some(head) {
+            return Ok(());
+        }
+        let _one = self.sync.lock().await;
+        let local = self.head(project)?.unwrap_or_default();
+        if head.events > local.events || (local == LineageHead::default() && head.events == 0) {
+            // Events stored before the change counts existed carry generation 0: a graph
+            // built from nothing reads them all.
+            let bodies = if local.events == 0 {
+                store.lineage_events(project).await?
+            } else {
+                store.lineage_events_between(project, local.events, head.events).await?
+            };
+            let facts = parsed_facts(project, &bodies);
+            let mut projects = self.projects.write().map_err(|_| IndexError::Poisoned)?;
+            let p = projects.entry(project).or_default();
+            p.graph.apply_all(facts.iter());
+            p.head.events = p.head.events.max(head.events);
+        }
+        if head.context > local.context {
+            let (name, datasets, transforms) = context(store, project).await?;
+            let mut projects = self.projects.write().map_err(|_| IndexError::Poisoned)?;
+            let p = projects.entry(project).or_default();
+            p.apply_datasets(&name, &datasets);
+            p.apply_transforms(&transforms);
+            p.head.context = p.head.context.max(head.context);
+        }
+        Ok(())
+    }
+
+    fn head(&self, project: ProjectId) -> Result<Option<LineageHead>, IndexError> {
+        let projects = self.projects.read().map_err(|_| IndexError::Poisoned)?;
+        Ok(projects.get(&project).map(|p| p.head))
+    }
+
+    /// Runs `f` over `project`'s graph (an empty one if it has nothing yet); `None` if the
+    /// index is poisoned. Call [`LineageIndex::sync`] first.
     pub(crate) fn read<R>(&self, project: ProjectId, f: impl FnOnce(&Graph) -> R) -> Option<R> {
-        let graphs = self.graphs.read().ok()?;
-        match graphs.get(&project) {
-            Some(g) => Some(f(g)),
+        let projects = self.projects.read().ok()?;
+        match projects.get(&project) {
+            Some(p) => Some(f(&p.graph)),
             None => Some(f(&Graph::new())),
         }
+    }
+}
+
+/// The facts of stored bodies. A stored event that no longer parses (it was accepted by an
+/// older parser) is logged and left out rather than keeping the server from starting.
+fn parsed_facts(project: ProjectId, bodies: &[String]) -> Vec<custody_lineage::Facts> {
+    let mut facts = Vec::with_capacity(bodies.len());
+    for (i, body) in bodies.iter().enumerate() {
+        match parse_event(body.as_bytes()) {
+            Ok(parsed) => facts.push(facts_of(&parsed.event)),
+            Err(e) => tracing::error!(%project, event = i, error = %e, "a stored lineage event no longer parses"),
+        }
+    }
+    facts
+}
+
+async fn context(
+    store: &Store,
+    project: ProjectId,
+) -> Result<(String, Vec<RegisteredDataset>, Vec<TransformRecord>), StoreError> {
+    let name = store.project_by_id(project).await?.name.to_string();
+    Ok((name, store.registered_datasets(project).await?, store.transforms(project).await?))
+}
+
+/// The declaration a stored record stands for (an unknown kind, impossible through the API,
+/// counts as not approved: it never stops inheritance).
+pub(crate) fn declaration_of(t: &TransformRecord) -> (JobName, TransformDeclaration) {
+    let kind = match t.kind.as_str() {
+        "aggregating" => Some(TransformKind::Aggregating),
+        "anonymizing" => Some(TransformKind::Anonymizing),
+        _ => None,
+    };
+    let declaration = TransformDeclaration {
+        kind: kind.unwrap_or(TransformKind::Anonymizing),
+        approval: None,
+        approved: kind.is_some() && t.approved_by.is_some(),
+        justification: t.justification.clone(),
+    };
+    (JobName::new(t.job_namespace.clone(), t.job_name.clone()), declaration)
+}
+
+impl ProjectLineage {
+    /// Registers what changed since the last time (a propagation per changed level).
+    fn apply_datasets(&mut self, project: &str, datasets: &[RegisteredDataset]) {
+        let mut levels = Vec::new();
+        for d in datasets {
+            let digests: HashSet<_> = d.versions.iter().map(|(_, digest)| *digest).collect();
+            for name in lineage_names(project, d) {
+                let known = self.datasets.entry(name.clone()).or_insert((d.classification, HashSet::new()));
+                if known.0 != d.classification || !self.graph.is_registered(&name) {
+                    levels.push((name.clone(), d.classification));
+                }
+                for digest in digests.difference(&known.1) {
+                    self.graph.register_dataset_version(&name, *digest);
+                }
+                *known = (d.classification, digests.clone());
+            }
+        }
+        if !levels.is_empty() {
+            self.graph.register_datasets(levels);
+        }
+    }
+
+    /// Sets the declarations that changed and withdraws those that are gone.
+    fn apply_transforms(&mut self, transforms: &[TransformRecord]) {
+        let now: HashMap<JobName, TransformDeclaration> = transforms.iter().map(declaration_of).collect();
+        let gone: Vec<JobName> = self.transforms.keys().filter(|j| !now.contains_key(*j)).cloned().collect();
+        for job in gone {
+            self.graph.set_transform(&job, None);
+        }
+        for (job, d) in &now {
+            if self.transforms.get(job) != Some(d) {
+                self.graph.set_transform(job, Some(d.clone()));
+            }
+        }
+        self.transforms = now;
     }
 }

@@ -192,6 +192,8 @@ impl Store {
                 if inserted.rows_affected() == 0 {
                     return Err(version_conflict(conn, dataset_id, &v).await);
                 }
+                // The lineage graph counts registered digests (the completeness KPI).
+                crate::lineage::bump_context_of_dataset(conn, &dataset_id.to_string()).await?;
                 draft.details = serde_json::json!({ "version_id": v.id, "label": v.label, "digest": v.digest, "size_bytes": v.size_bytes });
                 Ok(v)
             })
@@ -355,8 +357,9 @@ async fn insert_dataset(conn: &mut AnyConnection, d: &Dataset) -> Result<(), Sto
     .bind(&d.created_by)
     .bind(micros(d.created_at))
     .bind(micros(d.updated_at))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    crate::lineage::bump(conn, d.project_id, crate::lineage::Head::Context).await?;
     Ok(())
 }
 
@@ -369,8 +372,9 @@ pub(crate) async fn set_classification(
         .bind(to.as_str())
         .bind(micros(custody_core::now()))
         .bind(id.to_string())
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    crate::lineage::bump_context_of_dataset(conn, &id.to_string()).await?;
     Ok(())
 }
 

@@ -45,7 +45,7 @@ pub use backend::Backend;
 pub use datasets::DatasetQuery;
 pub use error::StoreError;
 pub use keyuse::KeyUseQuery;
-pub use lineage::LineageEventRecord;
+pub use lineage::{ErasureReceiptRecord, LineageEventRecord, LineageHead, RegisteredDataset, TransformRecord};
 pub use models::{PromotionRequest, VersionDraft};
 pub use proofs::{AuditConsistency, AuditInclusion, SignedCheckpoint};
 pub use signed_head::LogSigner;

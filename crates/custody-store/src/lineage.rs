@@ -1,11 +1,13 @@
-//! OpenLineage events as received. The store keeps each distinct event of a project once
-//! (keyed by its content hash) with its audit record; the server parses them and keeps the
-//! graph in memory, rebuilt from here on start.
+//! What a project's lineage graph is built from: OpenLineage events as received (each
+//! distinct event once, keyed by its content hash, with its audit record), the registry's
+//! datasets, transform declarations and erasure receipts. The server parses the events and
+//! keeps the graph in memory, rebuilt from here on start; `lineage_heads` tells every replica
+//! when it is behind (see `migrations/0007_lineage_context.sql`).
 
-use crate::rows::micros;
+use crate::rows::{int, micros, opt_text, opt_time, parsed, text, time};
 use crate::{Store, StoreError};
-use custody_core::{AuditDraft, AuditEvent, ProjectId, ResourceRef};
-use sqlx::Row;
+use custody_core::{AuditDraft, AuditEvent, Classification, ProjectId, ResourceRef, Sha256Digest, Timestamp};
+use sqlx::{AnyConnection, Row};
 
 /// One event to keep: what the server read from it, and the body exactly as received.
 #[derive(Debug, Clone)]
@@ -40,9 +42,10 @@ impl Store {
         self.write(draft, move |conn, draft| {
             let (e, by) = (event.clone(), by.clone());
             Box::pin(async move {
+                let generation = bump(conn, e.project_id, Head::Events).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, \
-                     body, received_by, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     body, received_by, received_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                      ON CONFLICT (project_id, event_id) DO NOTHING",
                 )
                 .bind(e.project_id.to_string())
@@ -55,6 +58,7 @@ impl Store {
                 .bind(&e.body)
                 .bind(&by)
                 .bind(micros(custody_core::now()))
+                .bind(generation)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected()
@@ -79,9 +83,428 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get::<String, _>("body")?)).collect()
     }
 
+    /// The events of `project` stored after generation `after` up to `upto` (see
+    /// [`Store::lineage_head`]), for a replica catching up.
+    pub async fn lineage_events_between(
+        &self,
+        project: ProjectId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM lineage_events WHERE project_id = $1 AND generation > $2 AND generation <= $3 \
+             ORDER BY generation",
+        )
+        .bind(project.to_string())
+        .bind(after)
+        .bind(upto)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>("body")?)).collect()
+    }
+
+    /// How many changes `project`'s lineage has had: (events, context). Zero for a project
+    /// with none.
+    pub async fn lineage_head(&self, project: ProjectId) -> Result<LineageHead, StoreError> {
+        let row = sqlx::query("SELECT events, context FROM lineage_heads WHERE project_id = $1")
+            .bind(project.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match row {
+            Some(r) => LineageHead { events: int(&r, "events")?, context: int(&r, "context")? },
+            None => LineageHead::default(),
+        })
+    }
+
     /// The projects that have lineage events.
     pub async fn lineage_projects(&self) -> Result<Vec<ProjectId>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT project_id FROM lineage_events").fetch_all(&self.read).await?;
         rows.iter().map(|r| crate::rows::parsed(r, "project_id")).collect()
     }
+}
+
+/// How many changes a project's lineage has had; a replica whose graph was built from fewer is
+/// behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineageHead {
+    /// Events stored (duplicates included: a count, not a row count).
+    pub events: i64,
+    /// Changes to the registry's datasets, the transform declarations and the erasures.
+    pub context: i64,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Head {
+    Events,
+    Context,
+}
+
+/// Counts one change to `project`'s lineage and returns the new count. Runs inside the write's
+/// transaction and locks the project's row until COMMIT (see the migration).
+pub(crate) async fn bump(conn: &mut AnyConnection, project: ProjectId, head: Head) -> Result<i64, StoreError> {
+    let sql = match head {
+        Head::Events => {
+            "INSERT INTO lineage_heads (project_id, events, context) VALUES ($1, 1, 0) ON CONFLICT (project_id) \
+             DO UPDATE SET events = lineage_heads.events + 1 RETURNING events AS n"
+        }
+        Head::Context => {
+            "INSERT INTO lineage_heads (project_id, events, context) VALUES ($1, 0, 1) ON CONFLICT (project_id) \
+             DO UPDATE SET context = lineage_heads.context + 1 RETURNING context AS n"
+        }
+    };
+    let row = sqlx::query(sql).bind(project.to_string()).fetch_one(&mut *conn).await?;
+    int(&row, "n")
+}
+
+/// [`bump`] of the context of the project `dataset` belongs to.
+pub(crate) async fn bump_context_of_dataset(conn: &mut AnyConnection, dataset: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO lineage_heads (project_id, events, context) SELECT project_id, 0, 1 FROM datasets WHERE id = $1 \
+         ON CONFLICT (project_id) DO UPDATE SET context = lineage_heads.context + 1",
+    )
+    .bind(dataset)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A registered dataset as lineage sees it: its names, level and versions' digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredDataset {
+    /// Its id.
+    pub id: custody_core::DatasetId,
+    /// The dataset's name in its project.
+    pub name: String,
+    /// Where it comes from (a URI; its OpenLineage name is derived from it).
+    pub source_uri: String,
+    /// Its classification.
+    pub classification: Classification,
+    /// Its versions: label and content digest.
+    pub versions: Vec<(String, Sha256Digest)>,
+}
+
+/// How a job is declared to transform data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformRecord {
+    /// The job's namespace.
+    pub job_namespace: String,
+    /// The job's name.
+    pub job_name: String,
+    /// `anonymizing` or `aggregating` (checked by the server).
+    pub kind: String,
+    /// Why the output no longer holds the inputs' sensitive data.
+    pub justification: String,
+    /// Who declared it.
+    pub declared_by: String,
+    /// When.
+    pub declared_at: Timestamp,
+    /// Who approved it, if anyone has.
+    pub approved_by: Option<String>,
+    /// When.
+    pub approved_at: Option<Timestamp>,
+}
+
+/// An erasure's receipt, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureReceiptRecord {
+    /// Its id (a UUID).
+    pub id: String,
+    /// The project.
+    pub project_id: ProjectId,
+    /// Why (the DSAR's reference).
+    pub reason: String,
+    /// Hex SHA-256 commitment to the record key, when the request named one.
+    pub key_commitment: Option<String>,
+    /// The dataset versions erased from (JSON).
+    pub sources: serde_json::Value,
+    /// Hex SHA-256 of the impact report the actions answer.
+    pub report_sha256: String,
+    /// Every item with what was done (JSON).
+    pub items: serde_json::Value,
+    /// What Custody itself deleted (JSON).
+    pub deleted: serde_json::Value,
+    /// Who.
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+impl Store {
+    /// The registry's datasets of `project` with their versions' digests.
+    pub async fn registered_datasets(&self, project: ProjectId) -> Result<Vec<RegisteredDataset>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.name, d.source_uri, d.classification, v.label, v.digest FROM datasets d \
+             LEFT JOIN dataset_versions v ON v.dataset_id = d.id WHERE d.project_id = $1 ORDER BY d.id, v.label",
+        )
+        .bind(project.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        let mut out: Vec<(String, RegisteredDataset)> = Vec::new();
+        for r in &rows {
+            let id = text(r, "id")?;
+            if out.last().is_none_or(|(last, _)| *last != id) {
+                let d = RegisteredDataset {
+                    id: parsed(r, "id")?,
+                    name: text(r, "name")?,
+                    source_uri: text(r, "source_uri")?,
+                    classification: parsed(r, "classification")?,
+                    versions: Vec::new(),
+                };
+                out.push((id, d));
+            }
+            if let (Some(label), Some(_)) = (opt_text(r, "label")?, opt_text(r, "digest")?)
+                && let Some((_, d)) = out.last_mut()
+            {
+                d.versions.push((label, parsed(r, "digest")?));
+            }
+        }
+        Ok(out.into_iter().map(|(_, d)| d).collect())
+    }
+
+    /// The projects with lineage of any kind: events, or registry datasets, transforms and
+    /// erasures (anything that counted a change).
+    pub async fn lineage_heads(&self) -> Result<Vec<ProjectId>, StoreError> {
+        let rows = sqlx::query("SELECT project_id FROM lineage_heads").fetch_all(&self.read).await?;
+        rows.iter().map(|r| parsed(r, "project_id")).collect()
+    }
+
+    /// Declares (or declares again, clearing any approval) how a job transforms data.
+    pub async fn declare_transform(
+        &self,
+        draft: AuditDraft,
+        project: ProjectId,
+        t: TransformRecord,
+    ) -> Result<(TransformRecord, AuditEvent), StoreError> {
+        self.write(draft, move |conn, draft| {
+            let t = t.clone();
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO lineage_transforms (project_id, job_namespace, job_name, kind, justification, \
+                     declared_by, declared_at, approved_by, approved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL) \
+                     ON CONFLICT (project_id, job_namespace, job_name) DO UPDATE SET kind = $4, justification = $5, \
+                     declared_by = $6, declared_at = $7, approved_by = NULL, approved_at = NULL",
+                )
+                .bind(project.to_string())
+                .bind(&t.job_namespace)
+                .bind(&t.job_name)
+                .bind(&t.kind)
+                .bind(&t.justification)
+                .bind(&t.declared_by)
+                .bind(micros(t.declared_at))
+                .execute(&mut *conn)
+                .await?;
+                bump(conn, project, Head::Context).await?;
+                draft.resource = ResourceRef::new("lineage_transform", format!("{}/{}", t.job_namespace, t.job_name));
+                draft.details = serde_json::json!({ "kind": t.kind, "justification": t.justification });
+                Ok(TransformRecord { approved_by: None, approved_at: None, ..t })
+            })
+        })
+        .await
+    }
+
+    /// Approves a job's declaration as it stands. Refused when there is none, when it is
+    /// approved already, or when `by` declared it (nobody approves their own declaration).
+    pub async fn approve_transform(
+        &self,
+        draft: AuditDraft,
+        project: ProjectId,
+        job: (String, String),
+        by: String,
+    ) -> Result<(TransformRecord, AuditEvent), StoreError> {
+        self.write(draft, move |conn, draft| {
+            let (job, by) = (job.clone(), by.clone());
+            Box::pin(async move {
+                let name = format!("{}/{}", job.0, job.1);
+                draft.resource = ResourceRef::new("lineage_transform", &name);
+                let mut t =
+                    transform(conn, project, &job).await?.ok_or_else(|| StoreError::not_found("transform", &name))?;
+                if t.approved_by.is_some() {
+                    return Err(StoreError::conflict(
+                        "job",
+                        format!("the declaration of `{name}` is approved already"),
+                    ));
+                }
+                if t.declared_by == by {
+                    return Err(StoreError::conflict(
+                        "job",
+                        format!("`{by}` declared `{name}` and cannot approve it: ask another approver"),
+                    ));
+                }
+                let now = custody_core::now();
+                sqlx::query(
+                    "UPDATE lineage_transforms SET approved_by = $1, approved_at = $2 \
+                     WHERE project_id = $3 AND job_namespace = $4 AND job_name = $5",
+                )
+                .bind(&by)
+                .bind(micros(now))
+                .bind(project.to_string())
+                .bind(&job.0)
+                .bind(&job.1)
+                .execute(&mut *conn)
+                .await?;
+                bump(conn, project, Head::Context).await?;
+                draft.details = serde_json::json!({
+                    "kind": t.kind, "justification": t.justification, "declared_by": t.declared_by,
+                });
+                t.approved_by = Some(by);
+                t.approved_at = Some(now);
+                Ok(t)
+            })
+        })
+        .await
+    }
+
+    /// Withdraws a job's declaration (the row is deleted; the log keeps its history).
+    pub async fn withdraw_transform(
+        &self,
+        draft: AuditDraft,
+        project: ProjectId,
+        job: (String, String),
+    ) -> Result<(TransformRecord, AuditEvent), StoreError> {
+        self.write(draft, move |conn, draft| {
+            let job = job.clone();
+            Box::pin(async move {
+                let name = format!("{}/{}", job.0, job.1);
+                draft.resource = ResourceRef::new("lineage_transform", &name);
+                let t =
+                    transform(conn, project, &job).await?.ok_or_else(|| StoreError::not_found("transform", &name))?;
+                sqlx::query(
+                    "DELETE FROM lineage_transforms WHERE project_id = $1 AND job_namespace = $2 AND job_name = $3",
+                )
+                .bind(project.to_string())
+                .bind(&job.0)
+                .bind(&job.1)
+                .execute(&mut *conn)
+                .await?;
+                bump(conn, project, Head::Context).await?;
+                draft.details = serde_json::json!({ "kind": t.kind, "was_approved_by": t.approved_by });
+                Ok(t)
+            })
+        })
+        .await
+    }
+
+    /// Every transform declaration of `project`.
+    pub async fn transforms(&self, project: ProjectId) -> Result<Vec<TransformRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM lineage_transforms WHERE project_id = $1 ORDER BY job_namespace, job_name")
+                .bind(project.to_string())
+                .fetch_all(&self.read)
+                .await?;
+        rows.iter().map(transform_row).collect()
+    }
+
+    /// Records an erasure's receipt and marks the dataset versions whose data it deleted, in
+    /// one transaction with its audit record.
+    pub async fn record_erasure(
+        &self,
+        draft: AuditDraft,
+        receipt: ErasureReceiptRecord,
+        erased_versions: Vec<custody_core::DatasetVersionId>,
+    ) -> Result<(ErasureReceiptRecord, AuditEvent), StoreError> {
+        self.write(draft, move |conn, draft| {
+            let (r, erased) = (receipt.clone(), erased_versions.clone());
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO erasure_receipts (id, project_id, reason, key_commitment, sources, report_sha256, items, \
+                     deleted, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&r.id)
+                .bind(r.project_id.to_string())
+                .bind(&r.reason)
+                .bind(r.key_commitment.as_deref())
+                .bind(r.sources.to_string())
+                .bind(&r.report_sha256)
+                .bind(r.items.to_string())
+                .bind(r.deleted.to_string())
+                .bind(&r.created_by)
+                .bind(micros(r.created_at))
+                .execute(&mut *conn)
+                .await?;
+                for v in &erased {
+                    sqlx::query(
+                        "INSERT INTO erased_versions (version_id, receipt_id, erased_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (version_id) DO NOTHING",
+                    )
+                    .bind(v.to_string())
+                    .bind(&r.id)
+                    .bind(micros(r.created_at))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                bump(conn, r.project_id, Head::Context).await?;
+                draft.resource = ResourceRef::new("erasure_receipt", &r.id);
+                draft.details = serde_json::json!({
+                    "reason": r.reason, "key_commitment": r.key_commitment, "sources": r.sources,
+                    "report_sha256": r.report_sha256, "items": r.items, "deleted": r.deleted,
+                });
+                Ok(r)
+            })
+        })
+        .await
+    }
+
+    /// The erasure receipts of `project`, oldest first.
+    pub async fn erasure_receipts(&self, project: ProjectId) -> Result<Vec<ErasureReceiptRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM erasure_receipts WHERE project_id = $1 ORDER BY created_at, id")
+            .bind(project.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ErasureReceiptRecord {
+                    id: text(r, "id")?,
+                    project_id: parsed(r, "project_id")?,
+                    reason: text(r, "reason")?,
+                    key_commitment: opt_text(r, "key_commitment")?,
+                    sources: crate::rows::json(r, "sources")?,
+                    report_sha256: text(r, "report_sha256")?,
+                    items: crate::rows::json(r, "items")?,
+                    deleted: crate::rows::json(r, "deleted")?,
+                    created_by: text(r, "created_by")?,
+                    created_at: time(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The receipt that erased a dataset version's data, and when, if one did.
+    pub async fn erasure_of_version(
+        &self,
+        version: custody_core::DatasetVersionId,
+    ) -> Result<Option<(String, Timestamp)>, StoreError> {
+        let row = sqlx::query("SELECT receipt_id, erased_at FROM erased_versions WHERE version_id = $1")
+            .bind(version.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| Ok((text(&r, "receipt_id")?, time(&r, "erased_at")?))).transpose()
+    }
+}
+
+async fn transform(
+    conn: &mut AnyConnection,
+    project: ProjectId,
+    job: &(String, String),
+) -> Result<Option<TransformRecord>, StoreError> {
+    let row =
+        sqlx::query("SELECT * FROM lineage_transforms WHERE project_id = $1 AND job_namespace = $2 AND job_name = $3")
+            .bind(project.to_string())
+            .bind(&job.0)
+            .bind(&job.1)
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.as_ref().map(transform_row).transpose()
+}
+
+fn transform_row(r: &sqlx::any::AnyRow) -> Result<TransformRecord, StoreError> {
+    Ok(TransformRecord {
+        job_namespace: text(r, "job_namespace")?,
+        job_name: text(r, "job_name")?,
+        kind: text(r, "kind")?,
+        justification: text(r, "justification")?,
+        declared_by: text(r, "declared_by")?,
+        declared_at: time(r, "declared_at")?,
+        approved_by: opt_text(r, "approved_by")?,
+        approved_at: opt_time(r, "approved_at")?,
+    })
 }

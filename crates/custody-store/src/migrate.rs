@@ -17,6 +17,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, description: "model registry", sql: include_str!("../migrations/0004_registry.sql") },
     Migration { version: 5, description: "scan results", sql: include_str!("../migrations/0005_scans.sql") },
     Migration { version: 6, description: "lineage events", sql: include_str!("../migrations/0006_lineage.sql") },
+    Migration {
+        version: 7,
+        description: "lineage context and erasure",
+        sql: include_str!("../migrations/0007_lineage_context.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that keeps replicas starting together

@@ -48,6 +48,18 @@ impl Store {
         project_by_name(&mut conn, name).await?.ok_or_else(|| StoreError::not_found("project", name))
     }
 
+    /// The project with id `id`.
+    pub async fn project_by_id(&self, id: ProjectId) -> Result<Project, StoreError> {
+        sqlx::query("SELECT * FROM projects WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(project_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::not_found("project", id))
+    }
+
     /// All projects, by name.
     pub async fn projects(&self) -> Result<Vec<Project>, StoreError> {
         sqlx::query("SELECT * FROM projects ORDER BY name")

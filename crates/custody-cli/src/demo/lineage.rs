@@ -113,5 +113,67 @@ pub async fn run(demo: &mut Demo, admin: &Client) -> anyhow::Result<()> {
         "an erasure request on the raw transactions reaches the cleaned data and the features (delete), the model (retrain) and the deployment (retire or replace)",
         "a DSAR's reach is computed from recorded lineage, item by item",
     );
+    governed(demo, admin, &pipeline, &erasure).await
+}
+
+/// The registry's classification flowing down the graph, and an erasure carried out.
+async fn governed(demo: &mut Demo, admin: &Client, pipeline: &Client, report: &Value) -> anyhow::Result<()> {
+    let raw = b"card_id,amount,merchant\n4111...,12.30,coffee\n".to_vec();
+    let digest = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &raw));
+    let dataset: Value = admin
+        .post(
+            &format!("/api/v1/projects/{PROJECT}/datasets"),
+            &json!({ "name": "raw-card-transactions", "licence": "proprietary", "source_uri": "s3://cards-raw/transactions",
+                     "classification": "confidential", "region": "eu-west-1", "retention": "2y" }),
+        )
+        .await?;
+    let id = dataset["id"].as_str().unwrap_or_default().to_owned();
+    let version = json!({ "label": "2024-06", "digest": format!("sha256:{digest}"), "size_bytes": raw.len() });
+    let _: Value = admin.post(&format!("/api/v1/datasets/{id}/versions"), &version).await?;
+    let data = format!("/api/v1/datasets/{id}/versions/2024-06/data");
+    let _: Value = admin.put_bytes(&data, raw, &[]).await?;
+    let model =
+        "namespace=custody%3A%2F%2Ffraud-detection&name=models%2Ffraud-scorer&run=0190c3a4-1b2c-7d3e-8f40-0000000d0003";
+    let level: Value = pipeline.get(&format!("/api/v1/projects/{PROJECT}/lineage/classification?{model}")).await?;
+    if level["level"] != "confidential" || level["origin"]["kind"] != "inherited" {
+        bail!("the model should inherit the raw data's confidential level: {level}");
+    }
+    demo.step(
+        "registering s3://cards-raw/transactions as confidential made the model confidential too, with the chain that explains it",
+        "derived data inherits the highest classification of its inputs, fed from the dataset registry as it changes",
+    );
+    let mut actions = vec![json!({ "node": report["source"]["key"], "done": "deleted" })];
+    for item in report["items"].as_array().into_iter().flatten() {
+        let done = match item["action"]["action"].as_str() {
+            Some("retrain") => "retrained",
+            Some("retireOrReplace") => "replaced",
+            Some("reDerive") => "rederived",
+            Some("acceptWithJustification" | "noneRetired") => "accepted",
+            _ => "deleted",
+        };
+        actions
+            .push(json!({ "node": item["node"]["key"], "done": done, "note": "fraud-scorer v2 trained without it" }));
+    }
+    let request = json!({
+        "sources": [{ "namespace": "s3://cards-raw", "name": "transactions", "version": "2024-06" }],
+        "reason": "DSAR-2024-117: cardholder asked to be forgotten", "actions": actions,
+    });
+    let path = format!("/api/v1/projects/{PROJECT}/lineage/erasures");
+    let receipt: Value = admin
+        .send_with(reqwest::Method::POST, &path, &[("custody-ticket", "DSAR-2024-117")], Some(&request))
+        .await?
+        .json()
+        .await?;
+    if receipt["deleted"][0]["blobs_deleted"] != 1 {
+        bail!("the erasure should have deleted the stored raw data: {receipt}");
+    }
+    match admin.get_raw(&data).await {
+        Err(crate::client::ClientError::Api { status, .. }) if status.as_u16() == 410 => {}
+        other => bail!("erased data must be gone (410), got {:?}", other.map(|r| r.status())),
+    }
+    demo.step(
+        "the erasure was carried out: every item answered (deleted, retrained, replaced), the stored raw data deleted for good (410 Gone), a receipt with the report's SHA-256 in the audit log",
+        "deletion is real and receipted; a later upload or event cannot bring the data back",
+    );
     Ok(())
 }

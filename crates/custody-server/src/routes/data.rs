@@ -38,7 +38,7 @@ pub(crate) struct StoredData {
     created: bool,
 }
 
-fn scope(d: &Dataset, v: &DatasetVersion) -> BlobScope {
+pub(crate) fn scope(d: &Dataset, v: &DatasetVersion) -> BlobScope {
     BlobScope { project: d.project.to_string(), dataset: d.id.to_string(), version: v.label.to_string() }
 }
 
@@ -78,7 +78,7 @@ fn key_use(
 }
 
 /// What a blob failure means to the caller.
-fn blob_error(e: BlobError, what: &str) -> ApiError {
+pub(crate) fn blob_error(e: BlobError, what: &str) -> ApiError {
     match e {
         BlobError::DigestMismatch { declared, actual } => ApiError::mismatch(
             "body",
@@ -118,6 +118,21 @@ pub(crate) async fn version(
             Ok(v)
         }
         None => Err(ctx.refuse(draft.clone(), ApiError::not_found("version", format!("no version `{label}`"))).await),
+    }
+}
+
+/// Refuses (and records) when an erasure deleted the version's data: it is never read or
+/// stored again, whatever arrives later.
+async fn refuse_if_erased(ctx: &Ctx, draft: &AuditDraft, v: &DatasetVersion) -> Result<(), ApiError> {
+    match ctx.store().erasure_of_version(v.id).await.map_err(|e| ctx.store_error(e))? {
+        Some((receipt, at)) => {
+            let at = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            let e = ApiError::gone(format!(
+                "the data was erased by erasure receipt `{receipt}` at {at}: it cannot be read or stored again"
+            ));
+            Err(ctx.refuse(draft.clone(), e).await)
+        }
+        None => Ok(()),
     }
 }
 
@@ -161,6 +176,7 @@ pub(crate) async fn put(
         Err(e) => return Err(ctx.refuse(draft, e).await),
     };
     let v = version(&ctx, &mut draft, &d, &label).await?;
+    refuse_if_erased(&ctx, &draft, &v).await?;
     let data = &ctx.state.inner.data;
     let dataset_id = d.id.to_string();
     let kek = data.keys.kek_for(&crate::keys::DataFacts::of(&d, &dataset_id, v.label.as_str()));
@@ -239,6 +255,7 @@ pub(crate) async fn get(
         Err(e) => return Err(ctx.refuse(draft, e).await),
     };
     let v = version(&ctx, &mut draft, &d, &label).await?;
+    refuse_if_erased(&ctx, &draft, &v).await?;
     let blobs = ctx.state.inner.data.blobs.clone();
     let digest = v.digest;
     let blob = match blobs.open(&scope(&d, &v), &digest).await {

@@ -89,7 +89,17 @@ async fn ingest_into(
         Ok(p) => p,
         Err(e) => return Err(ctx.refuse(draft, ApiError::invalid(e.path(), e.to_string())).await),
     };
-    let record = record_of(&p, &parsed);
+    store_event(ctx, &p, draft, parsed).await
+}
+
+/// Stores a parsed event with its audit record and applies it to the project's graph.
+pub(crate) async fn store_event(
+    ctx: Ctx,
+    p: &Project,
+    draft: AuditDraft,
+    parsed: ParsedEvent,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let record = record_of(p, &parsed);
     let id = record.event_id.clone();
     let result = ctx.store().record_lineage_event(draft.clone(), record, ctx.principal.id.clone()).await;
     let ((new, _), _) = ctx.checked(draft, result).await?;
@@ -125,6 +135,25 @@ fn record_of(p: &Project, parsed: &ParsedEvent) -> LineageEventRecord {
     }
 }
 
+/// A node named in a request body: a dataset version (namespace and name with at most one
+/// of version, digest, run), a job, or a run.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeSpec {
+    /// A dataset's namespace (with `name`).
+    pub(crate) namespace: Option<String>,
+    /// A dataset's name (with `namespace`).
+    pub(crate) name: Option<String>,
+    /// The dataset version, as its `version` facet declared it.
+    pub(crate) version: Option<String>,
+    /// The dataset version by content digest (`sha256:…`).
+    pub(crate) digest: Option<String>,
+    /// The dataset version written by this run (a UUID); alone, the run itself.
+    pub(crate) run: Option<String>,
+    /// A job (`namespace/name`).
+    pub(crate) job: Option<String>,
+}
+
 /// The node a query starts from, and how far and as of when.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -147,7 +176,21 @@ pub(crate) struct NodeQuery {
     as_of: Option<String>,
 }
 
-fn node_of(q: &NodeQuery) -> Result<NodeKey, ApiError> {
+impl NodeQuery {
+    fn spec(&self) -> NodeSpec {
+        NodeSpec {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            digest: self.digest.clone(),
+            run: self.run.clone(),
+            job: self.job.clone(),
+        }
+    }
+}
+
+/// The graph key `q` names.
+pub(crate) fn node_of(q: &NodeSpec) -> Result<NodeKey, ApiError> {
     let run = q
         .run
         .as_deref()
@@ -188,7 +231,7 @@ fn graph_query(q: &NodeQuery) -> Result<custody_lineage::Query, ApiError> {
     Ok(custody_lineage::Query { depth: q.depth, as_of })
 }
 
-fn graph_error(e: GraphError) -> ApiError {
+pub(crate) fn graph_error(e: GraphError) -> ApiError {
     match e {
         GraphError::UnknownNode(_) => ApiError::not_found("node", e.to_string()),
         _ => ApiError::invalid("node", e.to_string()),
@@ -213,6 +256,7 @@ where
         Ok(v) => v,
         Err(e) => return Err(ctx.refuse(draft, e).await),
     };
+    synced(&ctx, p.id).await?;
     let out = ctx.state.inner.lineage.read(p.id, |g| f(g, node.as_ref(), &gq)).ok_or_else(ApiError::internal)?;
     match out {
         Ok(v) => {
@@ -223,8 +267,16 @@ where
     }
 }
 
+/// Brings `project`'s graph up to date with what every replica has committed.
+pub(crate) async fn synced(ctx: &Ctx, project: custody_core::ProjectId) -> Result<(), ApiError> {
+    ctx.state.inner.lineage.sync(ctx.store(), project).await.map_err(|e| {
+        tracing::error!(%project, error = %e, "lineage index catch-up failed");
+        ApiError::unavailable("the lineage index could not be brought up to date").with_request(ctx.request_id)
+    })
+}
+
 fn parse_node(q: &NodeQuery, needs_node: bool) -> Result<(Option<NodeKey>, custody_lineage::Query), ApiError> {
-    let node = if needs_node { Some(node_of(q)?) } else { None };
+    let node = if needs_node { Some(node_of(&q.spec())?) } else { None };
     Ok((node, graph_query(q)?))
 }
 

@@ -5,14 +5,17 @@ mod approvals;
 mod audit;
 mod data;
 mod datasets;
+mod erasure;
 mod keys;
 mod lineage;
+mod lineage_runs;
 mod models;
 mod projects;
 mod proofs;
 mod scans;
 mod system;
 mod tokens;
+mod transforms;
 
 use crate::error::ApiError;
 use crate::state::{AppState, Caller, RequestIdExt};
@@ -112,6 +115,14 @@ route_table! {
     get "/api/v1/projects/{project}/lineage/erasure" => lineage::erasure;
     get "/api/v1/projects/{project}/lineage/classification" => lineage::classification;
     get "/api/v1/projects/{project}/lineage/completeness" => lineage::completeness;
+    post "/api/v1/projects/{project}/lineage/runs" => lineage_runs::record_run;
+    get "/api/v1/projects/{project}/lineage/transforms" => transforms::list;
+    put "/api/v1/projects/{project}/lineage/transforms" => transforms::declare;
+    post "/api/v1/projects/{project}/lineage/transforms/approve" => transforms::approve;
+    post "/api/v1/projects/{project}/lineage/transforms/withdraw" => transforms::withdraw;
+    post "/api/v1/projects/{project}/lineage/erasure/report" => erasure::report;
+    post "/api/v1/projects/{project}/lineage/erasures" => erasure::erase;
+    get "/api/v1/projects/{project}/lineage/erasures" => erasure::receipts;
     get "/api/v1/approvals/{id}" => approvals::get;
     post "/api/v1/approvals/{id}/decision" => approvals::decide;
     post "/api/v1/tokens" => tokens::create;
@@ -143,7 +154,9 @@ route_table! {
         models::get_promotion, models::approve, scans::attach_to_model, scans::model_scans,
         scans::attach_to_dataset, scans::dataset_scans, lineage::ingest, lineage::ingest_project,
         lineage::downstream, lineage::upstream, lineage::impact, lineage::training, lineage::erasure,
-        lineage::classification, lineage::completeness,
+        lineage::classification, lineage::completeness, lineage_runs::record_run, transforms::list,
+        transforms::declare, transforms::approve, transforms::withdraw, erasure::report, erasure::erase,
+        erasure::receipts,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

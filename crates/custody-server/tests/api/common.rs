@@ -58,6 +58,11 @@ impl TestServer {
         self
     }
 
+    /// The configuration of another server on the same database and data directory.
+    pub fn replica_config(&self) -> Config {
+        self.config.clone()
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;

@@ -7,6 +7,7 @@ mod common;
 mod data;
 mod lifecycle;
 mod lineage;
+mod lineage_governance;
 mod oidc;
 mod proofs;
 mod registry;
