@@ -143,7 +143,6 @@ fn main() {
             edges,
             run: None,
             columns: Vec::new(),
-            dataset_facets: Vec::new(),
         };
         let t = Instant::now();
         std::hint::black_box(g.apply(&facts));

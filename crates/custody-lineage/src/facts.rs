@@ -5,7 +5,7 @@
 
 use crate::event::{Dataset, Event, EventBody, EventType};
 use crate::event_id::EventId;
-use crate::facets::{DatasetFacets, DatasetKind, LifecycleChange};
+use crate::facets::{DatasetKind, LifecycleChange};
 use crate::keys::{DatasetName, EdgeKind, JobName, NodeKey, VersionRef};
 use custody_core::{Classification, Sha256Digest};
 use serde::{Deserialize, Serialize};
@@ -96,16 +96,6 @@ pub struct ColumnFact {
     pub masking: bool,
 }
 
-/// The facets this event gives a dataset version (for storage; the index keeps only what its
-/// queries need).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DatasetFacetsFact {
-    /// The dataset version.
-    pub key: NodeKey,
-    /// The facets, typed and raw.
-    pub facets: DatasetFacets,
-}
-
 /// Everything one event asserts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
@@ -121,8 +111,6 @@ pub struct Facts {
     pub run: Option<RunFact>,
     /// Column-level lineage.
     pub columns: Vec<ColumnFact>,
-    /// Dataset facets per version.
-    pub dataset_facets: Vec<DatasetFacetsFact>,
 }
 
 /// The version a dataset mention refers to, when fixed (rules 1–3 of [`VersionRef`]).
@@ -165,7 +153,6 @@ pub fn facts_of(event: &Event) -> Facts {
         edges: Vec::new(),
         run: None,
         columns: Vec::new(),
-        dataset_facets: Vec::new(),
     };
     match &event.body {
         EventBody::Run(r) => {
@@ -217,7 +204,6 @@ pub fn facts_of(event: &Event) -> Facts {
             let version = fixed_version(&d.dataset, None).unwrap_or(VersionRef::Base);
             let key = NodeKey::DatasetVersion { dataset: name_of(&d.dataset), version };
             f.nodes.push(node_fact(key.clone(), &d.dataset));
-            f.dataset_facets.push(DatasetFacetsFact { key: key.clone(), facets: d.dataset.facets.clone() });
             // Column lineage in static metadata asserts dataset-to-dataset derivation.
             let derived = columns_of(&mut f, &d.dataset, &key, &[]);
             for src in derived {
@@ -242,7 +228,6 @@ fn inputs_of<'a>(
             Some(version) => {
                 let key = NodeKey::DatasetVersion { dataset: name.clone(), version };
                 f.nodes.push(node_fact(key.clone(), ds));
-                f.dataset_facets.push(DatasetFacetsFact { key: key.clone(), facets: ds.facets.clone() });
                 Source::Node(key)
             }
             None => Source::Latest(name.clone()),
@@ -256,7 +241,6 @@ fn inputs_of<'a>(
 fn output_of(f: &mut Facts, ds: &Dataset, version: VersionRef, producer: &NodeKey, inputs: &[(DatasetName, Source)]) {
     let key = NodeKey::DatasetVersion { dataset: name_of(ds), version };
     f.nodes.push(node_fact(key.clone(), ds));
-    f.dataset_facets.push(DatasetFacetsFact { key: key.clone(), facets: ds.facets.clone() });
     f.edges.push(EdgeFact { kind: EdgeKind::Produced, from: Source::Node(producer.clone()), to: key.clone() });
     // Column lineage may name inputs the event did not list; they are inputs all the same.
     for src in columns_of(f, ds, &key, inputs) {

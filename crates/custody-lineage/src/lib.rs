@@ -50,7 +50,7 @@ pub use facets::{
     RootRef, RunFacets, SchemaFacet, SchemaField, SourceCodeLocationFacet, Transformation, TransformationType,
     VersionFacet,
 };
-pub use facts::{ColumnFact, DatasetFacetsFact, EdgeFact, Facts, NodeFact, RunFact, Source, facts_of};
+pub use facts::{ColumnFact, EdgeFact, Facts, NodeFact, RunFact, Source, facts_of};
 pub use graph::{ApplyOutcome, Graph, Snapshot, SnapshotEdge, TransformDeclaration, TransformKind};
 pub use impact::{Impact, ImpactCounts, RunInfo, Training, TrainingInput};
 pub use keys::{DatasetName, EdgeKind, JobName, NodeKey, NodeKind, VersionRef};

@@ -292,7 +292,6 @@ impl GeneratedGraph {
                 parent_run: None,
             }),
             columns: Vec::new(),
-            dataset_facets: Vec::new(),
         })
     }
 
@@ -311,7 +310,6 @@ impl GeneratedGraph {
             edges: Vec::new(),
             run: None,
             columns: Vec::new(),
-            dataset_facets: Vec::new(),
         }
     }
 

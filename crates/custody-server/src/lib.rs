@@ -12,6 +12,7 @@ pub mod config;
 mod error;
 pub mod keys;
 mod lineage;
+mod lineage_registry;
 pub mod log_key;
 mod routes;
 mod state;

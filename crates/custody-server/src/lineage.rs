@@ -11,6 +11,7 @@
 use custody_core::{Classification, ProjectId};
 use custody_lineage::{DatasetName, Graph, JobName, TransformDeclaration, TransformKind, facts_of, parse_event};
 use custody_store::{LineageHead, RegisteredDataset, Store, StoreError, TransformRecord};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
@@ -111,9 +112,12 @@ impl LineageIndex {
             p.head.events = p.head.events.max(head.events);
         }
         if head.context > local.context {
-            let (name, datasets, transforms) = context(store, project).await?;
+            let (name, datasets, transforms, registry) = context(store, project).await?;
+            let bodies: Vec<String> = registry.iter().map(Value::to_string).collect();
+            let registry_facts = parsed_facts(project, &bodies);
             let mut projects = self.projects.write().map_err(|_| IndexError::Poisoned)?;
             let p = projects.entry(project).or_default();
+            p.graph.apply_all(registry_facts.iter());
             p.apply_datasets(&name, &datasets);
             p.apply_transforms(&transforms);
             p.head.context = p.head.context.max(head.context);
@@ -150,12 +154,21 @@ fn parsed_facts(project: ProjectId, bodies: &[String]) -> Vec<custody_lineage::F
     facts
 }
 
-async fn context(
-    store: &Store,
-    project: ProjectId,
-) -> Result<(String, Vec<RegisteredDataset>, Vec<TransformRecord>), StoreError> {
-    let name = store.project_by_id(project).await?.name.to_string();
-    Ok((name, store.registered_datasets(project).await?, store.transforms(project).await?))
+type Context = (String, Vec<RegisteredDataset>, Vec<TransformRecord>, Vec<Value>);
+
+/// What the graph reads besides events: registered datasets, transform declarations, and the
+/// model registry's versions and deployments as the events they stand for.
+async fn context(store: &Store, project: ProjectId) -> Result<Context, StoreError> {
+    let p = store.project_by_id(project).await?;
+    let name = p.name.to_string();
+    let datasets = store.registered_datasets(project).await?;
+    let mut registry = Vec::new();
+    for m in store.models(&p).await? {
+        let versions = store.model_versions(m.id).await?;
+        let deployments = store.deployments(m.id).await?;
+        registry.extend(crate::lineage_registry::model_events(&name, &datasets, &versions, &deployments));
+    }
+    Ok((name, datasets, store.transforms(project).await?, registry))
 }
 
 /// The declaration a stored record stands for (an unknown kind, impossible through the API,

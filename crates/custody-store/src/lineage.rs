@@ -168,6 +168,31 @@ pub(crate) async fn bump_context_of_dataset(conn: &mut AnyConnection, dataset: &
     Ok(())
 }
 
+/// [`bump`] of the context of the project model `model` belongs to.
+pub(crate) async fn bump_context_of_model(conn: &mut AnyConnection, model: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO lineage_heads (project_id, events, context) SELECT project_id, 0, 1 FROM models WHERE id = $1 \
+         ON CONFLICT (project_id) DO UPDATE SET context = lineage_heads.context + 1",
+    )
+    .bind(model)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// [`bump`] of the context of the project a model version belongs to.
+pub(crate) async fn bump_context_of_model_version(conn: &mut AnyConnection, version: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO lineage_heads (project_id, events, context) SELECT m.project_id, 0, 1 FROM model_versions v \
+         JOIN models m ON m.id = v.model_id WHERE v.id = $1 \
+         ON CONFLICT (project_id) DO UPDATE SET context = lineage_heads.context + 1",
+    )
+    .bind(version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// A registered dataset as lineage sees it: its names, level and versions' digests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredDataset {

@@ -142,6 +142,20 @@ async fn versions_promotions_history_and_deployments() {
         assert_eq!(r.status, 409, "development versions are not deployed");
         assert_eq!(s.get(&viewer, &format!("/api/v1/models/{id}/deployments")).await.body.as_array().unwrap().len(), 1);
 
+        // The registry is in the lineage graph: the training data reaches the model version and
+        // its live deployment, and the version's inputs are traced to the registered digest.
+        let q = "namespace=custody://p&name=cards&version=v1";
+        let impact = s.get(&viewer, &format!("/api/v1/projects/p/lineage/impact?{q}")).await;
+        assert_eq!(impact.status, 200, "{}", impact.body);
+        let text = impact.body.to_string();
+        assert!(text.contains("models/fraud") && text.contains("deployments/fraud/prod-eu"), "{text}");
+        assert_eq!(impact.body["live_deployments"].as_array().map(Vec::len), Some(1), "{}", impact.body);
+        let t = s.get(&viewer, "/api/v1/projects/p/lineage/training?namespace=custody://p&name=models/fraud&version=v1").await;
+        assert_eq!(t.status, 200, "{}", t.body);
+        assert!(t.body.to_string().contains(&ds_digest), "{}", t.body);
+        let k = s.get(&viewer, "/api/v1/projects/p/lineage/completeness").await.body;
+        assert!(k["fully_traced"].as_u64().unwrap() >= 1, "{k}");
+
         // The signature is served for offline verification.
         let sig = s.get(&viewer, &format!("/api/v1/models/{id}/versions/v1/signature")).await;
         assert_eq!(sig.body, bundle);
