@@ -96,8 +96,9 @@ impl LineageIndex {
             return Ok(());
         }
         let _one = self.sync.lock().await;
-        let local = self.head(project)?.unwrap_or_default();
-        if head.events > local.events || (local == LineageHead::default() && head.events == 0) {
+        let known = self.head(project)?;
+        let local = known.unwrap_or_default();
+        if known.is_none() || head.events > local.events {
             // Events stored before the change counts existed carry generation 0: a graph
             // built from nothing reads them all.
             let bodies = if local.events == 0 {

@@ -17,8 +17,20 @@ use serde_json::{Map, Value, json};
 const PRODUCER: &str = "https://custody.dev/registry";
 const RUN_EVENT: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
 const DATASET_EVENT: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent";
-const VERSION_FACET: &str = "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json";
-const CUSTODY_FACET: &str = "https://custody.dev/facets/custody.json";
+pub(crate) const VERSION_FACET: &str = "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json";
+pub(crate) const CUSTODY_FACET: &str = "https://custody.dev/facets/custody.json";
+
+/// `fields` as a facet written by `producer` under `schema` (the spec's `_producer` and
+/// `_schemaURL`), inserted into `facets` as `name`; nothing when there are no fields.
+pub(crate) fn put_facet(facets: &mut Map<String, Value>, name: &str, producer: &str, schema: &str, fields: Value) {
+    if let Value::Object(mut f) = fields
+        && !f.is_empty()
+    {
+        f.insert("_producer".into(), json!(producer));
+        f.insert("_schemaURL".into(), json!(schema));
+        facets.insert(name.into(), Value::Object(f));
+    }
+}
 
 fn rfc3339(t: Timestamp) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
@@ -26,17 +38,8 @@ fn rfc3339(t: Timestamp) -> String {
 
 fn node(ns: &str, name: &str, version: &str, custody: Value) -> Value {
     let mut facets = Map::new();
-    facets.insert(
-        "version".into(),
-        json!({ "_producer": PRODUCER, "_schemaURL": VERSION_FACET, "datasetVersion": version }),
-    );
-    if let Value::Object(mut c) = custody
-        && !c.is_empty()
-    {
-        c.insert("_producer".into(), json!(PRODUCER));
-        c.insert("_schemaURL".into(), json!(CUSTODY_FACET));
-        facets.insert("custody".into(), Value::Object(c));
-    }
+    put_facet(&mut facets, "version", PRODUCER, VERSION_FACET, json!({ "datasetVersion": version }));
+    put_facet(&mut facets, "custody", PRODUCER, CUSTODY_FACET, custody);
     json!({ "namespace": ns, "name": name, "facets": facets })
 }
 
@@ -55,8 +58,9 @@ fn input(ns: &str, datasets: &[RegisteredDataset], uri: &str, digest: &Sha256Dig
         None => {
             let n = custody_lineage::DatasetName::from_uri(uri)
                 .unwrap_or_else(|| custody_lineage::DatasetName::new("custody-provenance", uri));
-            let custody = json!({ "_producer": PRODUCER, "_schemaURL": CUSTODY_FACET, "contentDigest": digest });
-            json!({ "namespace": n.namespace, "name": n.name, "facets": { "custody": custody } })
+            let mut facets = Map::new();
+            put_facet(&mut facets, "custody", PRODUCER, CUSTODY_FACET, json!({ "contentDigest": digest }));
+            json!({ "namespace": n.namespace, "name": n.name, "facets": facets })
         }
     }
 }
@@ -74,11 +78,7 @@ fn version_events(ns: &str, datasets: &[RegisteredDataset], v: &ModelVersion) ->
         run.insert("containerImageDigest".into(), json!(d));
     }
     let mut run_facets = Map::new();
-    if !run.is_empty() {
-        run.insert("_producer".into(), json!(PRODUCER));
-        run.insert("_schemaURL".into(), json!(CUSTODY_FACET));
-        run_facets.insert("custody".into(), Value::Object(run));
-    }
+    put_facet(&mut run_facets, "custody", PRODUCER, CUSTODY_FACET, Value::Object(run));
     let job = p.job.clone().unwrap_or_else(|| format!("train/{}", v.model));
     let inputs: Vec<Value> = p.datasets.iter().map(|d| input(ns, datasets, &d.uri, &d.digest)).collect();
     json!({

@@ -193,7 +193,7 @@ impl Store {
                     return Err(version_conflict(conn, dataset_id, &v).await);
                 }
                 // The lineage graph counts registered digests (the completeness KPI).
-                crate::lineage::bump_context_of_dataset(conn, &dataset_id.to_string()).await?;
+                crate::lineage::bump_context_of(conn, crate::lineage::Owner::Dataset, &dataset_id.to_string()).await?;
                 draft.details = serde_json::json!({ "version_id": v.id, "label": v.label, "digest": v.digest, "size_bytes": v.size_bytes });
                 Ok(v)
             })
@@ -374,7 +374,7 @@ pub(crate) async fn set_classification(
         .bind(id.to_string())
         .execute(&mut *conn)
         .await?;
-    crate::lineage::bump_context_of_dataset(conn, &id.to_string()).await?;
+    crate::lineage::bump_context_of(conn, crate::lineage::Owner::Dataset, &id.to_string()).await?;
     Ok(())
 }
 

@@ -156,40 +156,28 @@ pub(crate) async fn bump(conn: &mut AnyConnection, project: ProjectId, head: Hea
     int(&row, "n")
 }
 
-/// [`bump`] of the context of the project `dataset` belongs to.
-pub(crate) async fn bump_context_of_dataset(conn: &mut AnyConnection, dataset: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO lineage_heads (project_id, events, context) SELECT project_id, 0, 1 FROM datasets WHERE id = $1 \
-         ON CONFLICT (project_id) DO UPDATE SET context = lineage_heads.context + 1",
-    )
-    .bind(dataset)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// What a context change belongs to, when the write knows it only by that row's id.
+#[derive(Clone, Copy)]
+pub(crate) enum Owner {
+    Dataset,
+    Model,
+    ModelVersion,
 }
 
-/// [`bump`] of the context of the project model `model` belongs to.
-pub(crate) async fn bump_context_of_model(conn: &mut AnyConnection, model: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO lineage_heads (project_id, events, context) SELECT project_id, 0, 1 FROM models WHERE id = $1 \
-         ON CONFLICT (project_id) DO UPDATE SET context = lineage_heads.context + 1",
-    )
-    .bind(model)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// [`bump`] of the context of the project a model version belongs to.
-pub(crate) async fn bump_context_of_model_version(conn: &mut AnyConnection, version: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO lineage_heads (project_id, events, context) SELECT m.project_id, 0, 1 FROM model_versions v \
-         JOIN models m ON m.id = v.model_id WHERE v.id = $1 \
-         ON CONFLICT (project_id) DO UPDATE SET context = lineage_heads.context + 1",
-    )
-    .bind(version)
-    .execute(&mut *conn)
-    .await?;
+/// [`bump`] of the context of the project the `owner` row `id` belongs to.
+pub(crate) async fn bump_context_of(conn: &mut AnyConnection, owner: Owner, id: &str) -> Result<(), StoreError> {
+    let project_of = match owner {
+        Owner::Dataset => "SELECT project_id, 0, 1 FROM datasets WHERE id = $1",
+        Owner::Model => "SELECT project_id, 0, 1 FROM models WHERE id = $1",
+        Owner::ModelVersion => {
+            "SELECT m.project_id, 0, 1 FROM model_versions v JOIN models m ON m.id = v.model_id WHERE v.id = $1"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO lineage_heads (project_id, events, context) {project_of} \
+         ON CONFLICT (project_id) DO UPDATE SET context = lineage_heads.context + 1"
+    );
+    sqlx::query(&sql).bind(id).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -264,26 +252,23 @@ impl Store {
         .bind(project.to_string())
         .fetch_all(&self.read)
         .await?;
-        let mut out: Vec<(String, RegisteredDataset)> = Vec::new();
+        let mut out: Vec<RegisteredDataset> = Vec::new();
         for r in &rows {
-            let id = text(r, "id")?;
-            if out.last().is_none_or(|(last, _)| *last != id) {
-                let d = RegisteredDataset {
-                    id: parsed(r, "id")?,
+            let id: custody_core::DatasetId = parsed(r, "id")?;
+            if out.last().is_none_or(|last| last.id != id) {
+                out.push(RegisteredDataset {
+                    id,
                     name: text(r, "name")?,
                     source_uri: text(r, "source_uri")?,
                     classification: parsed(r, "classification")?,
                     versions: Vec::new(),
-                };
-                out.push((id, d));
+                });
             }
-            if let (Some(label), Some(_)) = (opt_text(r, "label")?, opt_text(r, "digest")?)
-                && let Some((_, d)) = out.last_mut()
-            {
-                d.versions.push((label, parsed(r, "digest")?));
+            if let (Some(label), Some(last)) = (opt_text(r, "label")?, out.last_mut()) {
+                last.versions.push((label, parsed(r, "digest")?));
             }
         }
-        Ok(out.into_iter().map(|(_, d)| d).collect())
+        Ok(out)
     }
 
     /// The projects with lineage of any kind: events, or registry datasets, transforms and

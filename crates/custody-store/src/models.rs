@@ -261,7 +261,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
                 // The lineage graph shows registered model versions and deployments.
-                crate::lineage::bump_context_of_model(conn, &model.id.to_string()).await?;
+                crate::lineage::bump_context_of(conn, crate::lineage::Owner::Model, &model.id.to_string()).await?;
                 draft.details = serde_json::json!({
                     "model": mv.model, "version": mv.version, "root_digest": mv.root_digest,
                     "signer_hint": mv.signer_hint, "resources": mv.resources,
@@ -578,7 +578,8 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
                 // The lineage graph shows registered model versions and deployments.
-                crate::lineage::bump_context_of_model_version(conn, &version.id.to_string()).await?;
+                crate::lineage::bump_context_of(conn, crate::lineage::Owner::ModelVersion, &version.id.to_string())
+                    .await?;
                 draft.region = Some(d.region.clone());
                 draft.details = serde_json::json!({
                     "deployment": d.id, "version": d.version, "environment": d.environment, "endpoint": d.endpoint,

@@ -214,17 +214,22 @@ async fn held_versions(
             if !crate::lineage::lineage_names(p.name.as_str(), reg).contains(dataset) {
                 continue;
             }
-            let d = ctx.store().dataset(reg.id).await.map_err(|e| ctx.store_error(e))?;
-            let versions = ctx.store().dataset_versions(d.id).await.map_err(|e| ctx.store_error(e))?;
-            let found = versions.into_iter().find(|v| match version {
-                VersionRef::Declared(label) => v.label.as_str() == label,
-                VersionRef::Digest(dg) => v.digest == *dg,
-                _ => digest.is_some_and(|dg| v.digest == dg),
+            // The registry's own list decides the match; only a match is read in full.
+            let label = reg.versions.iter().find_map(|(label, dg)| {
+                let hit = match version {
+                    VersionRef::Declared(l) => label == l,
+                    VersionRef::Digest(d) => dg == d,
+                    _ => digest.as_ref() == Some(dg),
+                };
+                hit.then_some(label.as_str())
             });
-            if let Some(v) = found
+            let Some(label) = label else { continue };
+            let d = ctx.store().dataset(reg.id).await.map_err(|e| ctx.store_error(e))?;
+            let v = ctx.store().dataset_version(d.id, label).await.map_err(|e| ctx.store_error(e))?;
+            if let Some(v) = v
                 && !out.iter().any(|(_, o)| o.id == v.id)
             {
-                out.push((d.clone(), v));
+                out.push((d, v));
             }
         }
     }

@@ -4,6 +4,7 @@
 //! ingest path: one stored form, one idempotency rule, one graph.
 
 use crate::error::ApiError;
+use crate::lineage_registry::{CUSTODY_FACET, VERSION_FACET, put_facet};
 use crate::routes::lineage::store_event;
 use crate::routes::projects;
 use crate::state::{Ctx, JsonBody};
@@ -19,9 +20,8 @@ use std::collections::BTreeMap;
 
 /// What the stored events name as their producer.
 const PRODUCER: &str = "https://custody.dev/api/v1/lineage/runs";
+const SOURCE_CODE_FACET: &str = "https://openlineage.io/spec/facets/1-0-1/SourceCodeLocationJobFacet.json";
 const RUN_EVENT_SCHEMA: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
-const VERSION_FACET_SCHEMA: &str = "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json";
-const CUSTODY_FACET_SCHEMA: &str = "https://custody.dev/facets/custody.json";
 
 /// A run, as a system without OpenLineage reports it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -93,10 +93,7 @@ impl NativeDataset {
     fn to_openlineage(&self) -> Value {
         let mut facets = Map::new();
         if let Some(v) = &self.version {
-            facets.insert(
-                "version".into(),
-                json!({ "_producer": PRODUCER, "_schemaURL": VERSION_FACET_SCHEMA, "datasetVersion": v }),
-            );
+            put_facet(&mut facets, "version", PRODUCER, VERSION_FACET, json!({ "datasetVersion": v }));
         }
         let mut custody = Map::new();
         if let Some(k) = &self.kind {
@@ -111,11 +108,7 @@ impl NativeDataset {
         if let Some(l) = self.live {
             custody.insert("live".into(), json!(l));
         }
-        if !custody.is_empty() {
-            custody.insert("_producer".into(), json!(PRODUCER));
-            custody.insert("_schemaURL".into(), json!(CUSTODY_FACET_SCHEMA));
-            facets.insert("custody".into(), Value::Object(custody));
-        }
+        put_facet(&mut facets, "custody", PRODUCER, CUSTODY_FACET, Value::Object(custody));
         json!({ "namespace": self.namespace, "name": self.name, "facets": facets })
     }
 }
@@ -135,19 +128,11 @@ impl NativeRun {
             run_facet.insert("parameters".into(), json!(self.parameters));
         }
         let mut run_facets = Map::new();
-        if !run_facet.is_empty() {
-            run_facet.insert("_producer".into(), json!(PRODUCER));
-            run_facet.insert("_schemaURL".into(), json!(CUSTODY_FACET_SCHEMA));
-            run_facets.insert("custody".into(), Value::Object(run_facet));
-        }
+        put_facet(&mut run_facets, "custody", PRODUCER, CUSTODY_FACET, Value::Object(run_facet));
         let mut job_facets = Map::new();
         if let (Some(url), Some(commit)) = (&self.code_url, &self.code_commit) {
-            job_facets.insert(
-                "sourceCodeLocation".into(),
-                json!({ "_producer": PRODUCER,
-                        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/SourceCodeLocationJobFacet.json",
-                        "type": "git", "url": url, "version": commit }),
-            );
+            let location = json!({ "type": "git", "url": url, "version": commit });
+            put_facet(&mut job_facets, "sourceCodeLocation", PRODUCER, SOURCE_CODE_FACET, location);
         }
         json!({
             "eventTime": time,

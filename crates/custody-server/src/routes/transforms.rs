@@ -4,7 +4,6 @@
 //! "accept with justification". Declaring again clears the approval; withdrawing deletes it.
 
 use crate::error::ApiError;
-use crate::routes::lineage::synced;
 use crate::routes::projects;
 use crate::state::{Ctx, JsonBody};
 use axum::Json;
@@ -93,6 +92,22 @@ fn kind_name(kind: TransformKind) -> &'static str {
     }
 }
 
+/// Authorizes `action` on `project` and reads the job the body names.
+async fn named_job(
+    ctx: &Ctx,
+    action: Action,
+    project: &str,
+    body: Result<JsonBody, ApiError>,
+) -> Result<(custody_core::Project, custody_core::AuditDraft, (String, String)), ApiError> {
+    let p = projects::load(ctx, action, project).await?;
+    let draft = ctx.authorize(action, ResourceFacts::Project { name: p.name.clone() }).await?;
+    let b: JobBody = ctx.parse(&draft, body).await?;
+    match split_job(&b.job) {
+        Ok(job) => Ok((p, draft, job)),
+        Err(e) => Err(ctx.refuse(draft, e).await),
+    }
+}
+
 /// List a project's transform declarations.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/lineage/transforms", tag = "lineage",
     params(("project" = String, Path)), responses((status = 200, body = Vec<TransformView>)))]
@@ -139,7 +154,6 @@ pub(crate) async fn declare(
         approved_at: None,
     };
     let (t, _) = ctx.store().declare_transform(draft, p.id, record).await.map_err(|e| ctx.store_error(e))?;
-    synced(&ctx, p.id).await?;
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 
@@ -152,16 +166,9 @@ pub(crate) async fn approve(
     Path(project): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Json<TransformView>, ApiError> {
-    let p = projects::load(&ctx, Action::LineageTransformApprove, &project).await?;
-    let draft = ctx.authorize(Action::LineageTransformApprove, ResourceFacts::Project { name: p.name.clone() }).await?;
-    let b: JobBody = ctx.parse(&draft, body).await?;
-    let job = match split_job(&b.job) {
-        Ok(j) => j,
-        Err(e) => return Err(ctx.refuse(draft, e).await),
-    };
+    let (p, draft, job) = named_job(&ctx, Action::LineageTransformApprove, &project, body).await?;
     let by = ctx.principal.id.clone();
     let (t, _) = ctx.store().approve_transform(draft, p.id, job, by).await.map_err(|e| ctx.store_error(e))?;
-    synced(&ctx, p.id).await?;
     Ok(Json(t.into()))
 }
 
@@ -174,14 +181,7 @@ pub(crate) async fn withdraw(
     Path(project): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Json<TransformView>, ApiError> {
-    let p = projects::load(&ctx, Action::LineageTransformDeclare, &project).await?;
-    let draft = ctx.authorize(Action::LineageTransformDeclare, ResourceFacts::Project { name: p.name.clone() }).await?;
-    let b: JobBody = ctx.parse(&draft, body).await?;
-    let job = match split_job(&b.job) {
-        Ok(j) => j,
-        Err(e) => return Err(ctx.refuse(draft, e).await),
-    };
+    let (p, draft, job) = named_job(&ctx, Action::LineageTransformDeclare, &project, body).await?;
     let (t, _) = ctx.store().withdraw_transform(draft, p.id, job).await.map_err(|e| ctx.store_error(e))?;
-    synced(&ctx, p.id).await?;
     Ok(Json(t.into()))
 }
