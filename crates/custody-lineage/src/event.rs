@@ -10,7 +10,6 @@ use crate::error::{EventError, FacetWarning};
 use crate::event_id::EventId;
 use crate::facets::{DatasetFacets, FacetReader, InputFacets, JobFacets, OutputFacets, RawFacets, RunFacets};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -190,8 +189,8 @@ pub fn micros(t: OffsetDateTime) -> i64 {
 pub struct ParsedEvent {
     /// The typed event.
     pub event: Event,
-    /// The body exactly as received.
-    pub raw: Box<RawValue>,
+    /// The body exactly as received, without the whitespace around it.
+    pub raw: String,
 }
 
 /// Parses and validates an OpenLineage event body.
@@ -206,8 +205,12 @@ pub struct ParsedEvent {
 /// assert_eq!(err.path(), "producer");
 /// ```
 pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventError> {
-    let raw: Box<RawValue> = serde_json::from_slice(body).map_err(json_error)?;
-    let value: Value = serde_json::from_str(raw.get()).map_err(json_error)?;
+    // One pass: the body that parsed as JSON is UTF-8 (JSON outside strings is ASCII, and
+    // serde_json checks every string), so the stored copy is the request's bytes.
+    let value: Value = serde_json::from_slice(body).map_err(json_error)?;
+    let raw = std::str::from_utf8(body.trim_ascii())
+        .map_err(|_| EventError::WrongType { path: String::new(), expected: "UTF-8 JSON" })?
+        .to_owned();
     let event = event_from_value(value)?;
     Ok(ParsedEvent { event, raw })
 }

@@ -79,12 +79,14 @@ impl From<EventId> for String {
 
 /// Feeds the canonical form of `v` to the hasher. Written by hand rather than through
 /// `serde_json::to_vec`, whose key order depends on a Cargo feature another crate may turn on.
+/// Strings and numbers are written by serde_json's own serializer straight into the hasher,
+/// byte for byte what `Value::to_string` gives, without a copy.
 fn canonical(v: &Value, h: &mut Sha256) {
     match v {
         Value::Null => h.update(b"null"),
         Value::Bool(b) => h.update(if *b { b"true" as &[u8] } else { b"false" }),
-        Value::Number(n) => h.update(n.to_string().as_bytes()),
-        Value::String(s) => h.update(Value::String(s.clone()).to_string().as_bytes()),
+        Value::Number(n) => write_json(n, h),
+        Value::String(s) => write_json(s.as_str(), h),
         Value::Array(a) => {
             h.update(b"[");
             for (i, x) in a.iter().enumerate() {
@@ -96,27 +98,74 @@ fn canonical(v: &Value, h: &mut Sha256) {
             h.update(b"]");
         }
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             h.update(b"{");
-            for (i, k) in keys.into_iter().enumerate() {
+            for (i, (k, x)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     h.update(b",");
                 }
-                h.update(Value::String(k.clone()).to_string().as_bytes());
+                write_json(k.as_str(), h);
                 h.update(b":");
-                if let Some(x) = m.get(k) {
-                    canonical(x, h);
-                }
+                canonical(x, h);
             }
             h.update(b"}");
         }
     }
 }
 
+/// Writes `v`'s compact JSON into the hasher.
+fn write_json<T: Serialize + ?Sized>(v: &T, h: &mut Sha256) {
+    struct Hashing<'a>(&'a mut Sha256);
+    impl std::io::Write for Hashing<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // Serializing a string or a number into a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(Hashing(h), v);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written form, as it was before strings were written into the hasher: ids
+    /// already stored must not change.
+    fn canonical_by_to_string(v: &Value) -> String {
+        match v {
+            Value::Array(a) => format!("[{}]", a.iter().map(canonical_by_to_string).collect::<Vec<_>>().join(",")),
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let parts: Vec<String> = keys
+                    .into_iter()
+                    .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_by_to_string(&m[k])))
+                    .collect();
+                format!("{{{}}}", parts.join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn ids_are_the_hash_of_the_canonical_text() {
+        let v: Value = serde_json::from_str(
+            r#"{"z":"\u00e9\"\\\n\t\u0001 é 🦀","a":{"y":[1,-2.5,1e300,12345678901234567890,null,false]},"\u0000k":"</script>"}"#,
+        )
+        .unwrap();
+        let text = canonical_by_to_string(&v);
+        assert!(
+            text.starts_with(r#"{"\u0000k":"</script>","a":{"y":[1,-2.5,1e+300,12345678901234567890,null,false]}"#),
+            "{text}"
+        );
+        let expected: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        assert_eq!(EventId::of_json(&v).as_bytes(), &expected);
+    }
 
     #[test]
     fn canonical_form_ignores_key_order_and_round_trips() {

@@ -5,7 +5,7 @@ use crate::event::EventType;
 use crate::event_id::EventId;
 use crate::facets::{DatasetKind, LifecycleChange};
 use crate::facts::{Facts, NodeFact, Source};
-use crate::keys::{DatasetName, EdgeKind, JobName, NodeKey, NodeKind, VersionRef};
+use crate::keys::{DatasetName, EdgeKind, JobName, KeyView, NameView, NodeKey, NodeKind, VersionRef, VersionView};
 use custody_core::{ApprovalId, Classification, Sha256Digest};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -350,27 +350,32 @@ impl Graph {
 
     /// The public key of a dense id.
     pub(crate) fn key_of(&self, n: u32) -> NodeKey {
-        let Some(node) = self.nodes.get(n as usize) else { return NodeKey::run(Uuid::nil()) };
+        self.key_view(n).to_key()
+    }
+
+    /// Node `n`'s key, borrowing the interned strings.
+    pub(crate) fn key_view(&self, n: u32) -> KeyView<'_> {
+        let Some(node) = self.nodes.get(n as usize) else { return KeyView::Run { run_id: Uuid::nil() } };
         match node.key {
             IKey::Version { ds, v } => {
                 let entry = self.datasets.get(ds as usize);
-                let dataset = DatasetName::new(
-                    entry.map_or("", |e| self.str_of(e.ns)),
-                    entry.map_or("", |e| self.str_of(e.name)),
-                );
-                let version = match v {
-                    IVersion::Base => VersionRef::Base,
-                    IVersion::Declared(s) => VersionRef::Declared(self.str_of(s).to_owned()),
-                    IVersion::Digest(s) => match Sha256Digest::parse(self.str_of(s)) {
-                        Ok(d) => VersionRef::Digest(d),
-                        Err(_) => VersionRef::Declared(self.str_of(s).to_owned()),
-                    },
-                    IVersion::Run(r) => VersionRef::Run(r),
+                let dataset = NameView {
+                    namespace: entry.map_or("", |e| self.str_of(e.ns)),
+                    name: entry.map_or("", |e| self.str_of(e.name)),
                 };
-                NodeKey::DatasetVersion { dataset, version }
+                let version = match v {
+                    IVersion::Base => VersionView::Base,
+                    IVersion::Declared(s) => VersionView::Declared(self.str_of(s)),
+                    IVersion::Digest(s) => match Sha256Digest::parse(self.str_of(s)) {
+                        Ok(d) => VersionView::Digest(d),
+                        Err(_) => VersionView::Declared(self.str_of(s)),
+                    },
+                    IVersion::Run(r) => VersionView::Run(r),
+                };
+                KeyView::DatasetVersion { dataset, version }
             }
-            IKey::Job { ns, name } => NodeKey::job(self.str_of(ns), self.str_of(name)),
-            IKey::Run(r) => NodeKey::run(r),
+            IKey::Job { ns, name } => KeyView::Job(NameView { namespace: self.str_of(ns), name: self.str_of(name) }),
+            IKey::Run(r) => KeyView::Run { run_id: r },
         }
     }
 

@@ -224,3 +224,49 @@ impl EdgeKind {
         !matches!(self, Self::RunOf)
     }
 }
+
+/// A [`NodeKey`] borrowed from the graph's interned strings: serializes exactly as the
+/// `NodeKey` it stands for, without allocating (answers list thousands of keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub(crate) enum KeyView<'g> {
+    DatasetVersion { dataset: NameView<'g>, version: VersionView<'g> },
+    Job(NameView<'g>),
+    Run { run_id: Uuid },
+}
+
+/// A [`DatasetName`] or [`JobName`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct NameView<'g> {
+    pub(crate) namespace: &'g str,
+    pub(crate) name: &'g str,
+}
+
+/// A [`VersionRef`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", content = "value", rename_all = "camelCase")]
+pub(crate) enum VersionView<'g> {
+    Base,
+    Declared(&'g str),
+    Digest(Sha256Digest),
+    Run(Uuid),
+}
+
+impl KeyView<'_> {
+    /// The owned key.
+    pub(crate) fn to_key(self) -> NodeKey {
+        match self {
+            Self::DatasetVersion { dataset, version } => {
+                let version = match version {
+                    VersionView::Base => VersionRef::Base,
+                    VersionView::Declared(s) => VersionRef::Declared(s.to_owned()),
+                    VersionView::Digest(d) => VersionRef::Digest(d),
+                    VersionView::Run(r) => VersionRef::Run(r),
+                };
+                NodeKey::version(dataset.namespace, dataset.name, version)
+            }
+            Self::Job(j) => NodeKey::job(j.namespace, j.name),
+            Self::Run { run_id } => NodeKey::run(run_id),
+        }
+    }
+}

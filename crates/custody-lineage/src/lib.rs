@@ -52,7 +52,7 @@ pub use facets::{
 };
 pub use facts::{ColumnFact, EdgeFact, Facts, NodeFact, RunFact, Source, facts_of};
 pub use graph::{ApplyOutcome, Graph, Snapshot, SnapshotEdge, TransformDeclaration, TransformKind};
-pub use impact::{Impact, ImpactCounts, RunInfo, Training, TrainingInput};
+pub use impact::{Impact, ImpactCounts, ImpactView, RunInfo, Training, TrainingInput};
 pub use keys::{DatasetName, EdgeKind, JobName, NodeKey, NodeKind, VersionRef};
 pub use kpi::{Completeness, Untraced};
 pub use propagation::{EffectiveClassification, Origin};

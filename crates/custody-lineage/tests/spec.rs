@@ -244,7 +244,7 @@ fn example_full_event_parses() {
     assert!(matches!(parsed.event.body, EventBody::Run(_)));
     // `dataset` is not part of a RunEvent: kept as an extra field.
     assert!(parsed.event.extra.contains_key("dataset"));
-    assert_eq!(parsed.raw.get().as_bytes(), body.trim_ascii());
+    assert_eq!(parsed.raw.as_bytes(), body.trim_ascii());
 }
 
 /// Removes the field at a dotted path (`run.runId`, `inputs.0.name`).

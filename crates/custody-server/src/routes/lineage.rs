@@ -9,9 +9,10 @@ use crate::state::{Ctx, JsonBody};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use custody_core::{Action, AuditDraft, Project, ProjectScope, Sha256Digest};
-use custody_lineage::{EventBody, Graph, GraphError, NodeKey, ParsedEvent, VersionRef, facts_of, parse_event};
+use custody_lineage::{Event, EventBody, Graph, GraphError, NodeKey, ParsedEvent, VersionRef, facts_of, parse_event};
 use custody_policy::ResourceFacts;
 use custody_store::LineageEventRecord;
 use serde::Deserialize;
@@ -97,9 +98,10 @@ pub(crate) async fn store_event(
     ctx: Ctx,
     p: &Project,
     draft: AuditDraft,
-    parsed: ParsedEvent,
+    mut parsed: ParsedEvent,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let record = record_of(p, &parsed);
+    let body = std::mem::take(&mut parsed.raw);
+    let record = record_of(p, &parsed.event, body);
     let id = record.event_id.clone();
     let result = ctx.store().record_lineage_event(draft.clone(), record, ctx.principal.id.clone()).await;
     let ((new, _), _) = ctx.checked(draft, result).await?;
@@ -112,8 +114,7 @@ pub(crate) async fn store_event(
     Ok((status, Json(json!({ "event_id": id, "duplicate": !new, "warnings": warnings }))))
 }
 
-fn record_of(p: &Project, parsed: &ParsedEvent) -> LineageEventRecord {
-    let e = &parsed.event;
+fn record_of(p: &Project, e: &Event, body: String) -> LineageEventRecord {
     let (event_type, run_id, job) = match &e.body {
         EventBody::Run(r) => (
             r.event_type.map(|t| t.as_str()).unwrap_or("OTHER").to_owned(),
@@ -131,7 +132,7 @@ fn record_of(p: &Project, parsed: &ParsedEvent) -> LineageEventRecord {
         run_id,
         job,
         producer: e.producer.clone(),
-        body: parsed.raw.get().to_owned(),
+        body,
     }
 }
 
@@ -245,9 +246,9 @@ async fn answer<F>(
     query: Result<Query<NodeQuery>, QueryRejection>,
     needs_node: bool,
     f: F,
-) -> Result<Json<Value>, ApiError>
+) -> Result<Response, ApiError>
 where
-    F: FnOnce(&Graph, Option<&NodeKey>, &custody_lineage::Query) -> Result<Value, GraphError>,
+    F: FnOnce(&Graph, Option<&NodeKey>, &custody_lineage::Query) -> Result<Vec<u8>, GraphError>,
 {
     let p = projects::load(&ctx, Action::LineageRead, project).await?;
     let draft = ctx.authorize(Action::LineageRead, ResourceFacts::Project { name: p.name.clone() }).await?;
@@ -261,7 +262,7 @@ where
     match out {
         Ok(v) => {
             record(&ctx, draft, node.as_ref()).await?;
-            Ok(Json(v))
+            Ok(([(header::CONTENT_TYPE, "application/json")], v).into_response())
         }
         Err(e) => Err(ctx.refuse(draft, graph_error(e)).await),
     }
@@ -287,10 +288,11 @@ async fn record(ctx: &Ctx, mut draft: AuditDraft, node: Option<&NodeKey>) -> Res
     ctx.record(draft).await.map(|_| ())
 }
 
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value, GraphError> {
+/// The answer's JSON, written while the graph is read (answers such as impact views borrow it).
+fn to_json<T: serde::Serialize>(v: T) -> Result<Vec<u8>, GraphError> {
     // Serializing our own types cannot fail (no maps with non-string keys); an empty object
     // is what a failure would give, never a panic.
-    Ok(serde_json::to_value(v).unwrap_or_default())
+    Ok(serde_json::to_vec(&v).unwrap_or_else(|_| b"{}".to_vec()))
 }
 
 macro_rules! node_route {
@@ -302,10 +304,10 @@ macro_rules! node_route {
             ctx: Ctx,
             Path(project): Path<String>,
             query: Result<Query<NodeQuery>, QueryRejection>,
-        ) -> Result<Json<Value>, ApiError> {
+        ) -> Result<Response, ApiError> {
             answer(ctx, &project, query, true, |$g, node, $q| {
                 let $n = node.ok_or_else(|| GraphError::UnknownNode(String::new()))?;
-                to_value($body?)
+                to_json($body?)
             })
             .await
         }
@@ -321,7 +323,7 @@ node_route!(
 node_route!(
     /// The impact of a dataset version: every derived dataset, cache, model version and live
     /// deployment it reached.
-    impact, "/api/v1/projects/{project}/lineage/impact", |g, n, q| g.impact(n, q));
+    impact, "/api/v1/projects/{project}/lineage/impact", |g, n, q| g.impact_view(n, q));
 node_route!(
     /// What trained a model version: source dataset versions with digests, runs with code
     /// commits, image digests and parameters, jobs.
@@ -340,6 +342,6 @@ pub(crate) async fn completeness(
     ctx: Ctx,
     Path(project): Path<String>,
     query: Result<Query<NodeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    answer(ctx, &project, query, false, |g, _, q| to_value(g.completeness(q))).await
+) -> Result<Response, ApiError> {
+    answer(ctx, &project, query, false, |g, _, q| to_json(g.completeness(q))).await
 }
