@@ -17,6 +17,12 @@ mod sarif;
 mod scan;
 mod scan_attach;
 
+/// mimalloc rather than glibc's allocator: the server's request path allocates and frees many
+/// small objects across threads (parsed events, keys, rows), where glibc's arenas spent a
+/// fifth of the CPU of lineage ingest (BENCHMARKS.md, "Lineage").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{CommandFactory, Parser};
 use client::ClientError;
 use std::process::ExitCode;

@@ -24,6 +24,10 @@
     missing_docs
 )]
 
+/// The allocator `custody` itself runs on.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use custody_lineage::testing::{GraphSpec, Prng, generate};
 use custody_lineage::{Facts, Graph, NodeKey, Query};
 use custody_store::testing::{self, TestDb};

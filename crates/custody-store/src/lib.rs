@@ -255,7 +255,10 @@ impl Store {
 fn pool_options(backend: Backend, max: u32, options: &StoreOptions) -> AnyPoolOptions {
     let opts = AnyPoolOptions::new().max_connections(max).acquire_timeout(options.acquire_timeout);
     match backend {
-        Backend::Sqlite => opts.after_connect(|conn, _meta| {
+        // A SQLite connection is a thread of this process, not a socket that can go away: a
+        // ping before every acquire would only cost a round trip to that thread (the pool
+        // still pings on release, which flushes a cancelled statement).
+        Backend::Sqlite => opts.test_before_acquire(false).after_connect(|conn, _meta| {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; FULL makes every commit durable.
                 for pragma in [
