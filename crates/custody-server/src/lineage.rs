@@ -2,7 +2,9 @@
 //! the project's context (the registry's datasets and versions, the transform declarations),
 //! kept current by this server after each write it commits, and brought up to date before
 //! every read from the store's change counts (`lineage_heads`), so a replica never answers
-//! from a graph older than the last write any replica committed before the read began.
+//! from a graph older than the last write any replica committed before the read began. The
+//! count a graph reflects advances with this server's own writes while they are contiguous
+//! with it, so a read after them does not read and parse them again.
 //!
 //! The graph's merges are commutative and idempotent, so the order events are applied in (on
 //! start, after a write, catching up) never changes an answer, and applying one twice is a
@@ -10,9 +12,9 @@
 
 use custody_core::{Classification, ProjectId};
 use custody_lineage::{DatasetName, Graph, JobName, TransformDeclaration, TransformKind, facts_of, parse_event};
-use custody_store::{LineageHead, RegisteredDataset, Store, StoreError, TransformRecord};
+use custody_store::{LineageHead, RegisteredDataset, Store, StoreError, StoredEvent, TransformRecord};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::RwLock;
 
 /// The namespace of the names every registered dataset has in lineage, besides the one its
@@ -33,8 +35,11 @@ pub(crate) fn lineage_names(project: &str, d: &RegisteredDataset) -> Vec<Dataset
 #[derive(Default)]
 struct ProjectLineage {
     graph: Graph,
-    /// The change counts the graph reflects.
+    /// The change counts the graph reflects: every event up to `head.events` is in it.
     head: LineageHead,
+    /// Event counts above `head.events` whose writes this server has applied, waiting for
+    /// those before them (another replica's, or a concurrent write of this one).
+    applied_ahead: BTreeSet<i64>,
     /// The registry's levels and digests as last applied.
     datasets: HashMap<DatasetName, (Classification, HashSet<custody_core::Sha256Digest>)>,
     /// The declarations as last applied.
@@ -76,13 +81,19 @@ impl LineageIndex {
         Ok(index)
     }
 
-    /// Applies one event's facts to `project`'s graph, just after this server stored it.
-    pub(crate) fn apply(&self, project: ProjectId, facts: &custody_lineage::Facts) {
+    /// Applies one event's facts to `project`'s graph, just after this server stored it
+    /// (`None` for a duplicate, which changes nothing but still took a count).
+    pub(crate) fn apply(&self, project: ProjectId, stored: StoredEvent, facts: Option<&custody_lineage::Facts>) {
         // A poisoned lock means a panic while applying; the graph may be half-updated, and
         // answering from it would be worse than refusing, so the write is skipped and logged.
         match self.projects.write() {
             Ok(mut projects) => {
-                projects.entry(project).or_default().graph.apply(facts);
+                let p = projects.entry(project).or_default();
+                if let Some(facts) = facts {
+                    p.graph.apply(facts);
+                }
+                p.applied_ahead.insert(stored.generation);
+                p.advance_events(0);
             }
             Err(_) => tracing::error!(%project, "the lineage index is poisoned; the event is stored but not indexed"),
         }
@@ -110,7 +121,7 @@ impl LineageIndex {
             let mut projects = self.projects.write().map_err(|_| IndexError::Poisoned)?;
             let p = projects.entry(project).or_default();
             p.graph.apply_all(facts.iter());
-            p.head.events = p.head.events.max(head.events);
+            p.advance_events(head.events);
         }
         if head.context > local.context {
             let (name, datasets, transforms, registry) = context(store, project).await?;
@@ -190,6 +201,17 @@ pub(crate) fn declaration_of(t: &TransformRecord) -> (JobName, TransformDeclarat
 }
 
 impl ProjectLineage {
+    /// Moves the event count to `caught_up` (every event up to it was applied) if that is
+    /// ahead, then over the counts applied since that follow on without a gap.
+    fn advance_events(&mut self, caught_up: i64) {
+        self.head.events = self.head.events.max(caught_up);
+        let head = self.head.events;
+        self.applied_ahead.retain(|g| *g > head);
+        while self.applied_ahead.remove(&(self.head.events + 1)) {
+            self.head.events += 1;
+        }
+    }
+
     /// Registers what changed since the last time (a propagation per changed level).
     fn apply_datasets(&mut self, project: &str, datasets: &[RegisteredDataset]) {
         let mut levels = Vec::new();
@@ -224,5 +246,32 @@ impl ProjectLineage {
             }
         }
         self.transforms = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(applied: &[i64], caught_up: i64) -> (i64, Vec<i64>) {
+        let mut p = ProjectLineage::default();
+        for g in applied {
+            p.applied_ahead.insert(*g);
+            p.advance_events(0);
+        }
+        p.advance_events(caught_up);
+        (p.head.events, p.applied_ahead.iter().copied().collect())
+    }
+
+    #[test]
+    fn the_event_count_advances_only_over_counts_without_a_gap() {
+        // In order, out of order, with a gap another replica's write left, then caught up.
+        assert_eq!(counted(&[1, 2, 3], 0), (3, vec![]));
+        assert_eq!(counted(&[3, 1, 2], 0), (3, vec![]));
+        assert_eq!(counted(&[1, 3, 4], 0), (1, vec![3, 4]));
+        assert_eq!(counted(&[1, 3, 4], 2), (4, vec![]));
+        assert_eq!(counted(&[1, 3, 6], 4), (4, vec![6]));
+        // A count at or below what was caught up to changes nothing.
+        assert_eq!(counted(&[2], 5), (5, vec![]));
     }
 }

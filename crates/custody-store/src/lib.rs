@@ -45,7 +45,9 @@ pub use backend::Backend;
 pub use datasets::DatasetQuery;
 pub use error::StoreError;
 pub use keyuse::KeyUseQuery;
-pub use lineage::{ErasureReceiptRecord, LineageEventRecord, LineageHead, RegisteredDataset, TransformRecord};
+pub use lineage::{
+    ErasureReceiptRecord, LineageEventRecord, LineageHead, RegisteredDataset, StoredEvent, TransformRecord,
+};
 pub use models::{PromotionRequest, VersionDraft};
 pub use proofs::{AuditConsistency, AuditInclusion, SignedCheckpoint};
 pub use signed_head::LogSigner;

@@ -31,14 +31,15 @@ pub struct LineageEventRecord {
 }
 
 impl Store {
-    /// Keeps `event` unless the project already has it; `true` when it was new. Either way
-    /// the request is recorded (a duplicate as such, so retries are visible but harmless).
+    /// Keeps `event` unless the project already has it. Either way the request is recorded
+    /// (a duplicate as such, so retries are visible but harmless) and counted in the project's
+    /// [`LineageHead`].
     pub async fn record_lineage_event(
         &self,
         draft: AuditDraft,
         event: LineageEventRecord,
         by: String,
-    ) -> Result<(bool, AuditEvent), StoreError> {
+    ) -> Result<(StoredEvent, AuditEvent), StoreError> {
         self.write(draft, move |conn, draft| {
             let (e, by) = (event.clone(), by.clone());
             Box::pin(async move {
@@ -68,7 +69,7 @@ impl Store {
                     "event_id": e.event_id, "event_type": e.event_type, "run_id": e.run_id, "job": e.job,
                     "producer": e.producer, "duplicate": !inserted,
                 });
-                Ok(inserted)
+                Ok(StoredEvent { new: inserted, generation })
             })
         })
         .await
@@ -121,6 +122,16 @@ impl Store {
         let rows = sqlx::query("SELECT DISTINCT project_id FROM lineage_events").fetch_all(&self.read).await?;
         rows.iter().map(|r| crate::rows::parsed(r, "project_id")).collect()
     }
+}
+
+/// What [`Store::record_lineage_event`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// `false` when the project already had the event (nothing was stored).
+    pub new: bool,
+    /// The project's event count this write brought it to ([`LineageHead::events`]): a graph
+    /// that has every count below it and this event has every event up to it.
+    pub generation: i64,
 }
 
 /// How many changes a project's lineage has had; a replica whose graph was built from fewer is

@@ -104,10 +104,10 @@ pub(crate) async fn store_event(
     let record = record_of(p, &parsed.event, body);
     let id = record.event_id.clone();
     let result = ctx.store().record_lineage_event(draft.clone(), record, ctx.principal.id.clone()).await;
-    let ((new, _), _) = ctx.checked(draft, result).await?;
-    if new {
-        ctx.state.inner.lineage.apply(p.id, &facts_of(&parsed.event));
-    }
+    let ((stored, _), _) = ctx.checked(draft, result).await?;
+    let new = stored.new;
+    let facts = new.then(|| facts_of(&parsed.event));
+    ctx.state.inner.lineage.apply(p.id, stored, facts.as_ref());
     let warnings: Vec<Value> =
         parsed.event.warnings.iter().map(|w| json!({ "path": w.path, "message": w.message })).collect();
     let status = if new { StatusCode::CREATED } else { StatusCode::OK };
