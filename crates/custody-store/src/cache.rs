@@ -13,6 +13,9 @@
 //! - On PostgreSQL the cache is bypassed whenever the replica is not listening for
 //!   notifications (before the listener is up, after it loses its connection), because an
 //!   invalidation it missed would otherwise leave a revoked token usable.
+//! - On SQLite there are no notifications: the cache is on only for a database file this
+//!   process owns (`owner.rs`: an exclusive lock, a second process refused), with one cache
+//!   shared by every store of the process on that file. An in-memory database never caches.
 //!
 //! Entries also expire after [`MAX_AGE`] and the cache is cleared when full, so memory stays
 //! bounded and a fact cannot outlive a missed invalidation for long even in theory.

@@ -52,6 +52,25 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// Another process has the SQLite database open (see `owner.rs`).
+    #[error(
+        "the SQLite database `{path}` is open in another process (it holds `{lock}`): SQLite serves one \
+         server at a time; run several on PostgreSQL"
+    )]
+    InUse {
+        /// The database file.
+        path: String,
+        /// The lock file the other process holds.
+        lock: String,
+    },
+    /// The SQLite database's lock file could not be opened or locked.
+    #[error("cannot lock `{path}`: {reason}")]
+    Lock {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The writer task has stopped (the store is closing).
     #[error("the store is closed for writes")]
     WriterStopped,

@@ -29,6 +29,7 @@ mod keyuse;
 mod lineage;
 mod migrate;
 mod models;
+mod owner;
 mod projects;
 mod proofs;
 mod rows;
@@ -122,6 +123,8 @@ pub struct Store {
     read: sqlx::AnyPool,
     writer: Writer,
     facts: std::sync::Arc<cache::FactsCache>,
+    /// On SQLite, this process's ownership of the database file, which the cache rests on.
+    _owner: Option<std::sync::Arc<owner::SqliteOwner>>,
     /// Immutable audit subtree hashes read so far (see `proofs.rs`).
     tree: std::sync::Arc<proofs::TreeCache>,
     /// Background tasks (the PostgreSQL invalidation listener, the checkpoint ticker),
@@ -141,6 +144,11 @@ impl Store {
     pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
+        // Before anything opens it: a database another process owns is not touched.
+        let sqlite_owner = match backend {
+            Backend::Sqlite => owner::database_file(url)?.map(|f| owner::own(&f)).transpose()?,
+            Backend::Postgres => None,
+        };
         let read = pool_options(backend, options.max_read_connections, &options).connect(url).await?;
         // SQLite allows one writer at a time; PostgreSQL serialises only the end of each batch
         // on `audit_head`.
@@ -160,13 +168,25 @@ impl Store {
             tasks.push(tokio::spawn(proofs::sign_periodically(backend, write_pool.clone(), c.clone())).abort_handle());
         }
         let writer = Writer::start(backend, write_pool, options.max_batch, writers, in_batch);
-        // Off until the PostgreSQL listener is up. SQLite answers these lookups in
-        // microseconds and has no way to hear another process's writes: it never caches.
-        let facts = std::sync::Arc::new(cache::FactsCache::new(false));
+        // On PostgreSQL, off until the listener is up. On a SQLite file, on: this process owns
+        // it (`owner.rs`) and its stores on it share the cache. An in-memory SQLite database
+        // never caches (several stores of a process could share one, each with its own cache).
+        let facts = match &sqlite_owner {
+            Some(o) => o.facts.clone(),
+            None => std::sync::Arc::new(cache::FactsCache::new(false)),
+        };
         if backend == Backend::Postgres {
             tasks.push(tokio::spawn(cache::listen(url.to_owned(), facts.clone())).abort_handle());
         }
-        Ok(Self { backend, read, writer, facts, tree: std::sync::Arc::default(), tasks: std::sync::Arc::new(tasks) })
+        Ok(Self {
+            backend,
+            read,
+            writer,
+            facts,
+            _owner: sqlite_owner,
+            tree: std::sync::Arc::default(),
+            tasks: std::sync::Arc::new(tasks),
+        })
     }
 
     /// Which database this is.
@@ -234,7 +254,8 @@ impl Store {
     }
 
     /// Whether authorization lookups (tokens, datasets) are being served from the cache: on
-    /// PostgreSQL while this replica is listening for invalidations; never on SQLite.
+    /// PostgreSQL while this replica is listening for invalidations; on a SQLite file this
+    /// process owns, always.
     pub fn caches_facts(&self) -> bool {
         self.facts.is_on()
     }

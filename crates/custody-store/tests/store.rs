@@ -574,6 +574,54 @@ async fn a_change_on_one_replica_reaches_the_cache_of_the_others() {
 }
 
 #[tokio::test]
+async fn stores_of_one_process_share_the_sqlite_cache_and_never_serve_a_revoked_token() {
+    // On a SQLite file the process owns, tokens are cached; every store of the process on the
+    // file shares the cache, so a revocation through any of them is seen at once by all.
+    let db = testing::sqlite();
+    let a = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+    let b = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+    assert!(a.caches_facts() && b.caches_facts());
+    project(&a, "p").await;
+    let new = new_token("p", None);
+    let id = new.id;
+    a.create_token(draft("admin", Action::TokenCreate), new).await.unwrap();
+    for s in [&a, &b, &a, &b] {
+        assert!(s.token_with_access(id).await.unwrap().unwrap().0.token.revoked_at.is_none());
+    }
+    b.revoke_token(draft("admin", Action::TokenRevoke), id).await.unwrap();
+    for s in [&a, &b] {
+        assert!(s.token_with_access(id).await.unwrap().unwrap().0.token.revoked_at.is_some());
+    }
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_sqlite_database_another_process_owns_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custody.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    // Another process's hold on the file: a lock through an open file of its own.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join("custody.db-custody.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let err = Store::open(&url, StoreOptions::default()).await.unwrap_err();
+    assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("custody.db") && message.contains("PostgreSQL"), "{message}");
+    assert!(!path.exists(), "nothing opened (or created) a database another process owns");
+    // Once the other process is gone, the database opens.
+    drop(lock);
+    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    assert!(store.caches_facts());
+    store.close().await;
+}
+
+#[tokio::test]
 async fn a_database_that_went_back_in_time_is_not_signed_into_a_fork() {
     use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
