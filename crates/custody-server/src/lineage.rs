@@ -92,8 +92,10 @@ impl LineageIndex {
                 if let Some(facts) = facts {
                     p.graph.apply(facts);
                 }
-                p.applied_ahead.insert(stored.generation);
-                p.advance_events(0);
+                if let Some(g) = stored.generation {
+                    p.applied_ahead.insert(g);
+                    p.advance_events(0);
+                }
             }
             Err(_) => tracing::error!(%project, "the lineage index is poisoned; the event is stored but not indexed"),
         }

@@ -5,7 +5,7 @@
 //! when it is behind (see `migrations/0007_lineage_context.sql`).
 
 use crate::rows::{int, micros, opt_text, opt_time, parsed, text, time};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 use custody_core::{AuditDraft, AuditEvent, Classification, ProjectId, ResourceRef, Sha256Digest, Timestamp};
 use sqlx::{AnyConnection, Row};
 
@@ -40,36 +40,20 @@ impl Store {
         event: LineageEventRecord,
         by: String,
     ) -> Result<(StoredEvent, AuditEvent), StoreError> {
+        let backend = self.backend;
         self.write(draft, move |conn, draft| {
             let (e, by) = (event.clone(), by.clone());
             Box::pin(async move {
-                let generation = bump(conn, e.project_id, Head::Events).await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, \
-                     body, received_by, received_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                     ON CONFLICT (project_id, event_id) DO NOTHING",
-                )
-                .bind(e.project_id.to_string())
-                .bind(&e.event_id)
-                .bind(&e.event_type)
-                .bind(e.event_time)
-                .bind(e.run_id.as_deref())
-                .bind(e.job.as_deref())
-                .bind(&e.producer)
-                .bind(&e.body)
-                .bind(&by)
-                .bind(micros(custody_core::now()))
-                .bind(generation)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    == 1;
+                let stored = match backend {
+                    Backend::Sqlite => insert_event_sqlite(conn, &e, &by).await?,
+                    Backend::Postgres => insert_event_counted(conn, &e, &by).await?,
+                };
                 draft.resource = ResourceRef::new("lineage_event", &e.event_id);
                 draft.details = serde_json::json!({
                     "event_id": e.event_id, "event_type": e.event_type, "run_id": e.run_id, "job": e.job,
-                    "producer": e.producer, "duplicate": !inserted,
+                    "producer": e.producer, "duplicate": !stored.new,
                 });
-                Ok(StoredEvent { new: inserted, generation })
+                Ok(stored)
             })
         })
         .await
@@ -107,10 +91,16 @@ impl Store {
     /// How many changes `project`'s lineage has had: (events, context). Zero for a project
     /// with none.
     pub async fn lineage_head(&self, project: ProjectId) -> Result<LineageHead, StoreError> {
-        let row = sqlx::query("SELECT events, context FROM lineage_heads WHERE project_id = $1")
-            .bind(project.to_string())
-            .fetch_optional(&self.read)
-            .await?;
+        // On SQLite the events' counts are taken in their INSERTs (`insert_event_sqlite`).
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT max(coalesce((SELECT events FROM lineage_heads WHERE project_id = $1), 0), \
+                 coalesce((SELECT max(generation) FROM lineage_events WHERE project_id = $1), 0)) AS events, \
+                 coalesce((SELECT context FROM lineage_heads WHERE project_id = $1), 0) AS context"
+            }
+            Backend::Postgres => "SELECT events, context FROM lineage_heads WHERE project_id = $1",
+        };
+        let row = sqlx::query(sql).bind(project.to_string()).fetch_optional(&self.read).await?;
         Ok(match row {
             Some(r) => LineageHead { events: int(&r, "events")?, context: int(&r, "context")? },
             None => LineageHead::default(),
@@ -129,16 +119,17 @@ impl Store {
 pub struct StoredEvent {
     /// `false` when the project already had the event (nothing was stored).
     pub new: bool,
-    /// The project's event count this write brought it to ([`LineageHead::events`]): a graph
-    /// that has every count below it and this event has every event up to it.
-    pub generation: i64,
+    /// The project's event count this write took ([`LineageHead::events`]): a graph that has
+    /// every count below it and this event has every event up to it. `None` for a duplicate
+    /// on SQLite, which takes none.
+    pub generation: Option<i64>,
 }
 
 /// How many changes a project's lineage has had; a replica whose graph was built from fewer is
 /// behind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LineageHead {
-    /// Events stored (duplicates included: a count, not a row count).
+    /// Events stored (on PostgreSQL duplicates included: a count, not a row count).
     pub events: i64,
     /// Changes to the registry's datasets, the transform declarations and the erasures.
     pub context: i64,
@@ -152,6 +143,62 @@ pub(crate) enum Head {
 
 /// Counts one change to `project`'s lineage and returns the new count. Runs inside the write's
 /// transaction and locks the project's row until COMMIT (see the migration).
+const INSERT_EVENT: &str = "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, \
+     producer, body, received_by, received_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ";
+
+/// Binds `e` to [`INSERT_EVENT`]'s first ten parameters.
+fn bind_event<'q>(
+    sql: &'q str,
+    e: &'q LineageEventRecord,
+    by: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(sql)
+        .bind(e.project_id.to_string())
+        .bind(&e.event_id)
+        .bind(&e.event_type)
+        .bind(e.event_time)
+        .bind(e.run_id.as_deref())
+        .bind(e.job.as_deref())
+        .bind(&e.producer)
+        .bind(&e.body)
+        .bind(by)
+        .bind(micros(custody_core::now()))
+}
+
+/// PostgreSQL: the event takes the next count by bumping its project's `lineage_heads` row,
+/// whose lock, held to COMMIT, orders the counts of several writers and replicas.
+async fn insert_event_counted(
+    conn: &mut AnyConnection,
+    e: &LineageEventRecord,
+    by: &str,
+) -> Result<StoredEvent, StoreError> {
+    let generation = bump(conn, e.project_id, Head::Events).await?;
+    let sql = format!("{INSERT_EVENT}$11) ON CONFLICT (project_id, event_id) DO NOTHING");
+    let inserted = bind_event(&sql, e, by).bind(generation).execute(&mut *conn).await?.rows_affected() == 1;
+    Ok(StoredEvent { new: inserted, generation: Some(generation) })
+}
+
+/// SQLite, where write transactions never overlap: the event's count is taken inside its own
+/// INSERT (one statement, one round trip to the connection's thread, instead of two), the
+/// next after the highest stored and after `lineage_heads`, which [`Store::lineage_head`]
+/// reads together. A duplicate takes no count. Sound because stored events are never deleted.
+async fn insert_event_sqlite(
+    conn: &mut AnyConnection,
+    e: &LineageEventRecord,
+    by: &str,
+) -> Result<StoredEvent, StoreError> {
+    let sql = format!(
+        "{INSERT_EVENT}max(coalesce((SELECT max(generation) FROM lineage_events WHERE project_id = $1), 0), \
+         coalesce((SELECT events FROM lineage_heads WHERE project_id = $1), 0)) + 1) \
+         ON CONFLICT (project_id, event_id) DO NOTHING RETURNING generation"
+    );
+    let row = bind_event(&sql, e, by).fetch_optional(&mut *conn).await?;
+    Ok(match row {
+        Some(r) => StoredEvent { new: true, generation: Some(int(&r, "generation")?) },
+        None => StoredEvent { new: false, generation: None },
+    })
+}
+
 pub(crate) async fn bump(conn: &mut AnyConnection, project: ProjectId, head: Head) -> Result<i64, StoreError> {
     let sql = match head {
         Head::Events => {

@@ -666,3 +666,45 @@ async fn a_database_that_went_back_in_time_is_not_signed_into_a_fork() {
     assert_eq!(store.audit_latest_checkpoint().await.unwrap().unwrap().size, 5, "nothing was signed");
     store.close().await;
 }
+
+#[tokio::test]
+async fn lineage_event_counts_order_every_stored_event_and_readers_catch_up_by_them() {
+    fn event(p: &Project, id: &str) -> custody_store::LineageEventRecord {
+        custody_store::LineageEventRecord {
+            project_id: p.id,
+            event_id: id.into(),
+            event_type: "COMPLETE".into(),
+            event_time: 1,
+            run_id: None,
+            job: Some("ns/job".into()),
+            producer: "test".into(),
+            body: format!("{{\"id\":\"{id}\"}}"),
+        }
+    }
+    for db in testing::all().await {
+        let a = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        let b = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        let p = project(&a, "p").await;
+        assert_eq!(a.lineage_head(p.id).await.unwrap().events, 0);
+        let mut taken = Vec::new();
+        for (store, id) in [(&a, "e1"), (&b, "e2"), (&a, "e1"), (&b, "e3"), (&a, "e4")] {
+            let (stored, _) =
+                store.record_lineage_event(draft("w", Action::LineageWrite), event(&p, id), "w".into()).await.unwrap();
+            assert_eq!(stored.new, id != "e1" || taken.is_empty(), "{id}");
+            if stored.new {
+                taken.push(stored.generation.unwrap());
+            }
+        }
+        assert!(taken.windows(2).all(|w| w[0] < w[1]), "{taken:?}");
+        // Whichever store wrote them, both read the same count: that of the last event.
+        let last = *taken.last().unwrap();
+        for s in [&a, &b] {
+            assert_eq!(s.lineage_head(p.id).await.unwrap().events, last);
+        }
+        // A reader that has everything up to e1's count catches up with exactly the rest.
+        let rest = a.lineage_events_between(p.id, taken[0], last).await.unwrap();
+        assert_eq!(rest, ["{\"id\":\"e2\"}", "{\"id\":\"e3\"}", "{\"id\":\"e4\"}"]);
+        a.close().await;
+        b.close().await;
+    }
+}
