@@ -2,7 +2,9 @@
 //! distinct event once, keyed by its content hash, with its audit record), the registry's
 //! datasets, transform declarations and erasure receipts. The server parses the events and
 //! keeps the graph in memory, rebuilt from here on start; `lineage_heads` tells every replica
-//! when it is behind (see `migrations/0007_lineage_context.sql`).
+//! when it is behind (see `migrations/0007_lineage_context.sql`). On SQLite, where write
+//! transactions never overlap, an event's count is taken in its INSERT instead of by bumping
+//! the row, and the event count read is the larger of the row's and the highest stored.
 
 use crate::rows::{int, micros, opt_text, opt_time, parsed, text, time};
 use crate::{Backend, Store, StoreError};
