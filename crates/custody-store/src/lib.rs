@@ -156,7 +156,10 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => options.postgres_writers.max(1),
         };
-        let write_pool = pool_options(backend, writers as u32, &options).connect(url).await?;
+        // Each writer keeps a connection from batch to batch; a periodic checkpoint signer needs
+        // one of its own beside them.
+        let periodic = options.checkpoints.as_ref().is_some_and(|c| !c.interval.is_zero());
+        let write_pool = pool_options(backend, writers as u32 + u32::from(periodic), &options).connect(url).await?;
         {
             let mut conn = write_pool.acquire().await?;
             migrate::run(backend, &mut conn).await?;
