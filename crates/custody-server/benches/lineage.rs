@@ -332,18 +332,18 @@ async fn impact(a: &Args) {
     let mut times: [Vec<Vec<Duration>>; 5] = Default::default();
     let mut sizes = Vec::new();
     for round in 0..a.rounds.max(1) {
-        let mut t4: [Vec<Duration>; 5] = Default::default();
+        let mut this_round: [Vec<Duration>; 5] = Default::default();
         for s in &picks {
             let t = Instant::now();
             let r = answer(&g, s);
-            t4[0].push(t.elapsed());
+            this_round[0].push(t.elapsed());
             let t = Instant::now();
             let c = counts(&g, s);
-            t4[1].push(t.elapsed());
+            this_round[1].push(t.elapsed());
             assert_eq!(c, r);
             let t = Instant::now();
             let k = keys(&g, s);
-            t4[4].push(t.elapsed());
+            this_round[4].push(t.elapsed());
             assert_eq!(k, r);
             if round == 0 {
                 sizes.push(r);
@@ -351,10 +351,10 @@ async fn impact(a: &Args) {
             if let Some((_, ids)) = &pg {
                 let t = Instant::now();
                 let count = cte_count(ids[s]).await;
-                t4[2].push(t.elapsed());
+                this_round[2].push(t.elapsed());
                 let t = Instant::now();
                 let rows = cte_keys(ids[s]).await;
-                t4[3].push(t.elapsed());
+                this_round[3].push(t.elapsed());
                 assert_eq!(count, r, "reach of {s}: recursive CTE {count}, in memory {r}");
                 if round == 0 {
                     // Not only as many: the same nodes (the downstream walk lists every node
@@ -368,7 +368,7 @@ async fn impact(a: &Args) {
                 }
             }
         }
-        for (all, t) in times.iter_mut().zip(t4) {
+        for (all, t) in times.iter_mut().zip(this_round) {
             all.push(t);
         }
     }

@@ -82,7 +82,7 @@ impl LineageIndex {
     }
 
     /// Applies one event's facts to `project`'s graph, just after this server stored it
-    /// (`None` for a duplicate, which changes nothing but still took a count).
+    /// (`None` for a duplicate, which changes nothing), and advances over the count it took.
     pub(crate) fn apply(&self, project: ProjectId, stored: StoredEvent, facts: Option<&custody_lineage::Facts>) {
         // A poisoned lock means a panic while applying; the graph may be half-updated, and
         // answering from it would be worse than refusing, so the write is skipped and logged.

@@ -156,10 +156,11 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => options.postgres_writers.max(1),
         };
+        let periodic = options.checkpoints.as_ref().filter(|c| !c.interval.is_zero());
         // Each writer keeps a connection from batch to batch; a periodic checkpoint signer needs
         // one of its own beside them.
-        let periodic = options.checkpoints.as_ref().is_some_and(|c| !c.interval.is_zero());
-        let write_pool = pool_options(backend, writers as u32 + u32::from(periodic), &options).connect(url).await?;
+        let connections = writers as u32 + u32::from(periodic.is_some());
+        let write_pool = pool_options(backend, connections, &options).connect(url).await?;
         {
             let mut conn = write_pool.acquire().await?;
             migrate::run(backend, &mut conn).await?;
@@ -167,7 +168,7 @@ impl Store {
         }
         let mut tasks = Vec::new();
         let in_batch = options.checkpoints.as_ref().filter(|c| c.interval.is_zero()).map(|c| c.signer.clone());
-        if let Some(c) = options.checkpoints.as_ref().filter(|c| !c.interval.is_zero()) {
+        if let Some(c) = periodic {
             tasks.push(tokio::spawn(proofs::sign_periodically(backend, write_pool.clone(), c.clone())).abort_handle());
         }
         let writer = Writer::start(backend, write_pool, options.max_batch, writers, in_batch);

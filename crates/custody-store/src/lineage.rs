@@ -33,9 +33,9 @@ pub struct LineageEventRecord {
 }
 
 impl Store {
-    /// Keeps `event` unless the project already has it. Either way the request is recorded
-    /// (a duplicate as such, so retries are visible but harmless) and counted in the project's
-    /// [`LineageHead`].
+    /// Keeps `event` unless the project already has it. Either way the request is recorded (a
+    /// duplicate as such, so retries are visible but harmless); a new event takes the next
+    /// count of the project's [`LineageHead`] (so does a duplicate on PostgreSQL).
     pub async fn record_lineage_event(
         &self,
         draft: AuditDraft,
@@ -143,12 +143,19 @@ pub(crate) enum Head {
     Context,
 }
 
-/// Counts one change to `project`'s lineage and returns the new count. Runs inside the write's
-/// transaction and locks the project's row until COMMIT (see the migration).
-const INSERT_EVENT: &str = "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, \
-     producer, body, received_by, received_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ";
+/// The INSERT of an event, `$generation_and_rest` giving its eleventh value (the count) and
+/// what follows the VALUES list.
+macro_rules! insert_event {
+    ($generation_and_rest:literal) => {
+        concat!(
+            "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, \
+             body, received_by, received_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ",
+            $generation_and_rest
+        )
+    };
+}
 
-/// Binds `e` to [`INSERT_EVENT`]'s first ten parameters.
+/// Binds `e` to [`insert_event!`]'s first ten parameters.
 fn bind_event<'q>(
     sql: &'q str,
     e: &'q LineageEventRecord,
@@ -175,8 +182,8 @@ async fn insert_event_counted(
     by: &str,
 ) -> Result<StoredEvent, StoreError> {
     let generation = bump(conn, e.project_id, Head::Events).await?;
-    let sql = format!("{INSERT_EVENT}$11) ON CONFLICT (project_id, event_id) DO NOTHING");
-    let inserted = bind_event(&sql, e, by).bind(generation).execute(&mut *conn).await?.rows_affected() == 1;
+    let sql = insert_event!("$11) ON CONFLICT (project_id, event_id) DO NOTHING");
+    let inserted = bind_event(sql, e, by).bind(generation).execute(&mut *conn).await?.rows_affected() == 1;
     Ok(StoredEvent { new: inserted, generation: Some(generation) })
 }
 
@@ -189,18 +196,20 @@ async fn insert_event_sqlite(
     e: &LineageEventRecord,
     by: &str,
 ) -> Result<StoredEvent, StoreError> {
-    let sql = format!(
-        "{INSERT_EVENT}max(coalesce((SELECT max(generation) FROM lineage_events WHERE project_id = $1), 0), \
+    let sql = insert_event!(
+        "max(coalesce((SELECT max(generation) FROM lineage_events WHERE project_id = $1), 0), \
          coalesce((SELECT events FROM lineage_heads WHERE project_id = $1), 0)) + 1) \
          ON CONFLICT (project_id, event_id) DO NOTHING RETURNING generation"
     );
-    let row = bind_event(&sql, e, by).fetch_optional(&mut *conn).await?;
+    let row = bind_event(sql, e, by).fetch_optional(&mut *conn).await?;
     Ok(match row {
         Some(r) => StoredEvent { new: true, generation: Some(int(&r, "generation")?) },
         None => StoredEvent { new: false, generation: None },
     })
 }
 
+/// Counts one change to `project`'s lineage and returns the new count. Runs inside the write's
+/// transaction and locks the project's row until COMMIT (see the migration).
 pub(crate) async fn bump(conn: &mut AnyConnection, project: ProjectId, head: Head) -> Result<i64, StoreError> {
     let sql = match head {
         Head::Events => {

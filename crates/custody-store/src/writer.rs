@@ -115,40 +115,39 @@ impl Writer {
 /// if the thread or its runtime cannot be had, which is slower but as correct.
 fn spawn_worker(i: usize, worker: impl Future<Output = ()> + Send + 'static) -> oneshot::Receiver<()> {
     let (ended, on_end) = oneshot::channel::<()>();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    let worker = Box::pin(worker);
-    match runtime {
-        Ok(runtime) => {
-            let (go, started) = std::sync::mpsc::channel();
-            // What the thread runs is sent once it exists, so a failed spawn still has it.
-            let spawned = std::thread::Builder::new().name(format!("custody-writer-{i}")).spawn(move || {
-                if let Ok((worker, ended)) = started.recv() {
-                    runtime.block_on(worker);
-                    drop(ended);
-                }
-            });
-            match spawned {
-                Ok(_) => {
-                    let _ = go.send((worker, ended));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "no thread for the store's writer; it shares the server's runtime");
-                    tokio::spawn(async move {
-                        worker.await;
-                        drop(ended);
-                    });
-                }
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "no runtime for the store's writer; it shares the server's runtime");
-            tokio::spawn(async move {
-                worker.await;
-                drop(ended);
-            });
-        }
+    let worker: Worker = Box::pin(async move {
+        worker.await;
+        drop(ended);
+    });
+    if let Err((worker, e)) = spawn_on_own_thread(i, worker) {
+        tracing::warn!(error = %e, "no thread for the store's writer; it shares the server's runtime");
+        tokio::spawn(worker);
     }
     on_end
+}
+
+type Worker = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Starts a thread with a single-threaded runtime running `worker`; gives it back if it cannot.
+fn spawn_on_own_thread(i: usize, worker: Worker) -> Result<(), (Worker, std::io::Error)> {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return Err((worker, e)),
+    };
+    // What the thread runs is sent once it exists, so a failed spawn still has it.
+    let (go, started) = std::sync::mpsc::channel::<Worker>();
+    let spawned = std::thread::Builder::new().name(format!("custody-writer-{i}")).spawn(move || {
+        if let Ok(worker) = started.recv() {
+            runtime.block_on(worker);
+        }
+    });
+    match spawned {
+        Ok(_) => {
+            let _ = go.send(worker);
+            Ok(())
+        }
+        Err(e) => Err((worker, e)),
+    }
 }
 
 async fn work(
@@ -314,16 +313,17 @@ async fn run_optimistic(
             }
         }
         let (events, signed) = insert_events(backend, &mut *conn, drafts, signer).await?;
-        let committed = crate::exec(&mut *conn, "COMMIT").await;
-        Ok::<_, StoreError>(((results, events, signed), committed))
+        Ok::<_, StoreError>((results, events, signed))
     }
     .await;
     match attempt {
-        Ok((done, Ok(()))) => Optimistic::Committed(done),
-        Ok((_, Err(e))) => {
-            held.discard();
-            Optimistic::CommitFailed(e.into())
-        }
+        Ok(done) => match crate::exec(&mut *conn, "COMMIT").await {
+            Ok(()) => Optimistic::Committed(done),
+            Err(e) => {
+                held.discard();
+                Optimistic::CommitFailed(e.into())
+            }
+        },
         Err(e) => {
             tracing::debug!(error = %e, "a write in the batch failed; running the batch with savepoints");
             held.roll_back().await;
