@@ -15,6 +15,12 @@
 //! checked, after 200 unmeasured ones (the upper subtrees a running server keeps in memory). Peer: the proof computed the way the server did before subtree hashes were
 //! stored — read all leaf hashes, then `custody_audit::inclusion_proof` over them.
 //!
+//! Lineage events (`--lineage-events N`, 0 to skip): `C` tasks keep `N` distinct OpenLineage
+//! event bodies of 3.7 KB (the size the HTTP ingest bench posts), each with its audit record,
+//! through `Store::record_lineage_event`: the writer's path of an ingest without HTTP,
+//! parsing or policy. Peer: the same rows INSERTed in durable transactions of `C` rows (the
+//! most a batch can hold) from one connection, nothing else.
+//!
 //! SQLite always; PostgreSQL too when `CUSTODY_TEST_PG_URL` is set (scripts/with-postgres.sh).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
 
@@ -57,20 +63,24 @@ fn options() -> StoreOptions {
     }
 }
 
-/// Appends `n` records from `concurrency` tasks; returns records per second.
-async fn append(store: &Store, n: u64, concurrency: u64) -> f64 {
+/// Runs `write(i)` for every `i` below `n` from `concurrency` tasks; returns writes per second.
+async fn from_tasks<F, Fut>(n: u64, concurrency: u64, write: F) -> f64
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let start = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (store, next) = (store.clone(), next.clone());
+            let (write, next) = (write.clone(), next.clone());
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= n {
                         break;
                     }
-                    store.record(draft(i)).await.unwrap();
+                    write(i).await;
                 }
             })
         })
@@ -79,6 +89,18 @@ async fn append(store: &Store, n: u64, concurrency: u64) -> f64 {
         t.await.unwrap();
     }
     n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Appends `n` records from `concurrency` tasks; returns records per second.
+async fn append(store: &Store, n: u64, concurrency: u64) -> f64 {
+    let store = store.clone();
+    from_tasks(n, concurrency, move |i| {
+        let store = store.clone();
+        async move {
+            store.record(draft(i)).await.unwrap();
+        }
+    })
+    .await
 }
 
 /// The peer: the same rows in durable 512-row transactions, nothing else.
@@ -93,22 +115,16 @@ async fn raw_append(db: &TestDb, n: u64) -> f64 {
     c.execute("CREATE TABLE bench_log (seq BIGINT PRIMARY KEY, time BIGINT, actor TEXT, action TEXT, resource TEXT, project TEXT, region TEXT, decision TEXT, policy_hash TEXT, request_id TEXT, outcome TEXT, details TEXT, leaf_hash TEXT)").await.unwrap();
     let start = Instant::now();
     let mut seq = 0u64;
-    // Statements of at most 9 rows (117 parameters): sqlx names SQLite parameters in time
-    // quadratic in their number, so longer statements would slow the peer, not the database.
-    let per_statement = if db.url.starts_with("sqlite") { 9 } else { 100 };
+    // Statements of the writer's size (4,096 parameters on SQLite, 1,300 on PostgreSQL).
+    let sqlite = db.url.starts_with("sqlite");
+    let per_statement = if sqlite { 315 } else { 100 };
     while seq < n {
         let rows = 512.min(n - seq);
         let mut tx = c.begin().await.unwrap();
         let mut done = 0;
         while done < rows {
             let k = per_statement.min(rows - done);
-            let mut sql = String::from("INSERT INTO bench_log VALUES ");
-            for r in 0..k {
-                let b = r * 13;
-                sql.push_str(if r == 0 { "(" } else { ",(" });
-                sql.push_str(&(1..=13).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(","));
-                sql.push(')');
-            }
+            let sql = format!("INSERT INTO bench_log VALUES {}", values(sqlite, k as usize, 13));
             let mut q = sqlx::query(&sql);
             for r in 0..k {
                 let i = seq + done + r;
@@ -135,6 +151,98 @@ async fn raw_append(db: &TestDb, n: u64) -> f64 {
         seq += rows;
     }
     n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A stored event of about the size the HTTP ingest bench posts.
+fn lineage_event(project: ProjectId, i: u64) -> custody_store::LineageEventRecord {
+    let padding = "x".repeat(3600);
+    custody_store::LineageEventRecord {
+        project_id: project,
+        event_id: format!("{:064x}", i),
+        event_type: "COMPLETE".into(),
+        event_time: 1_700_000_000_000_000 + i as i64,
+        run_id: Some(format!("01a2023f-355b-7685-8c5e-{i:012x}")),
+        job: Some(format!("bench/job-{}", i % 200)),
+        producer: "https://github.com/OpenLineage/OpenLineage/tree/1.30.0/client/python".into(),
+        body: format!("{{\"eventType\":\"COMPLETE\",\"run\":{{\"runId\":\"{i}\"}},\"padding\":\"{padding}\"}}"),
+    }
+}
+
+fn lineage_draft(i: u64) -> AuditDraft {
+    AuditDraft { action: Action::LineageWrite, resource: ResourceRef::new("lineage_event", "pending"), ..draft(i) }
+}
+
+/// Keeps `n` distinct lineage events from `concurrency` tasks; returns events per second.
+async fn lineage_append(store: &Store, n: u64, concurrency: u64) -> f64 {
+    let new = NewProject { name: Name::new("fraud").unwrap(), description: "bench".into() };
+    let project = store.create_project(draft(0), new, "bench".into()).await.unwrap().0.id;
+    let store = store.clone();
+    from_tasks(n, concurrency, move |i| {
+        let store = store.clone();
+        async move {
+            let e = lineage_event(project, i);
+            let (stored, _) = store.record_lineage_event(lineage_draft(i), e, "bench".into()).await.unwrap();
+            assert!(stored.new);
+        }
+    })
+    .await
+}
+
+/// The lineage peer: the same event rows in durable transactions of `per_commit` rows.
+async fn raw_lineage_append(db: &TestDb, n: u64, per_commit: u64) -> f64 {
+    use sqlx::{Connection, Executor};
+    let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    if db.url.starts_with("sqlite") {
+        for p in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"] {
+            c.execute(p).await.unwrap();
+        }
+    }
+    let sqlite = db.url.starts_with("sqlite");
+    c.execute("CREATE TABLE bench_events (project_id TEXT, event_id TEXT, event_type TEXT, event_time BIGINT, run_id TEXT, job TEXT, producer TEXT, body TEXT, received_by TEXT, received_at BIGINT, generation BIGINT, PRIMARY KEY (project_id, event_id))").await.unwrap();
+    let project = ProjectId::new();
+    let start = Instant::now();
+    let mut i = 0u64;
+    while i < n {
+        let rows = per_commit.min(n - i);
+        let mut tx = c.begin().await.unwrap();
+        // Statements of the writer's size on SQLite; 100 rows (1,100 parameters) on PostgreSQL.
+        let per_statement = if sqlite { 256 } else { 100 };
+        for chunk_start in (i..i + rows).step_by(per_statement as usize) {
+            let k = per_statement.min(i + rows - chunk_start);
+            let sql = format!("INSERT INTO bench_events VALUES {}", values(sqlite, k as usize, 11));
+            let mut q = sqlx::query(&sql);
+            for j in chunk_start..chunk_start + k {
+                let e = lineage_event(project, j);
+                q = q
+                    .bind(e.project_id.to_string())
+                    .bind(e.event_id)
+                    .bind(e.event_type)
+                    .bind(e.event_time)
+                    .bind(e.run_id)
+                    .bind(e.job)
+                    .bind(e.producer)
+                    .bind(e.body)
+                    .bind("bench")
+                    .bind(0i64)
+                    .bind(j as i64 + 1);
+            }
+            q.execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        i += rows;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The VALUES list of `rows` rows of `columns` parameters: positional on SQLite, where sqlx
+/// looks a named one up by name at a cost quadratic in their number; numbered on PostgreSQL.
+fn values(sqlite: bool, rows: usize, columns: usize) -> String {
+    let row = |r: usize| {
+        let params: Vec<String> =
+            (1..=columns).map(|c| if sqlite { "?".to_owned() } else { format!("${}", r * columns + c) }).collect();
+        format!("({})", params.join(","))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(",")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -177,6 +285,7 @@ async fn main() {
     let skip_appends = appends == 0;
     let concurrency = arg("--concurrency", 512);
     let proof_records = arg("--proof-records", 1_000_000);
+    let lineage_events = arg("--lineage-events", 20_000);
     println!("audit: {appends} appends from {concurrency} tasks; proofs over {proof_records} records");
     // CUSTODY_BENCH_ONLY=sqlite|postgres measures one backend.
     let only = std::env::var("CUSTODY_BENCH_ONLY").unwrap_or_default();
@@ -195,6 +304,18 @@ async fn main() {
         let peer = raw_append(&peer_db, appends).await;
         println!(
             "{name:9} durable audit appends {ours:9.0}/s | peer: plain 512-row durable transactions {peer:9.0}/s | ratio {:.2}",
+            ours / peer
+        );
+    }
+    for (name, _) in backends.iter().filter(|_| lineage_events > 0) {
+        let db = if *name == "sqlite" { testing::sqlite() } else { testing::postgres().await.unwrap() };
+        let store = Store::open(&db.url, options()).await.unwrap();
+        let ours = lineage_append(&store, lineage_events, concurrency).await;
+        store.close().await;
+        let peer_db = if *name == "sqlite" { testing::sqlite() } else { testing::postgres().await.unwrap() };
+        let peer = raw_lineage_append(&peer_db, lineage_events, concurrency).await;
+        println!(
+            "{name:9} durable lineage events {ours:9.0}/s | peer: plain {concurrency}-row durable transactions {peer:9.0}/s | ratio {:.2}",
             ours / peer
         );
     }

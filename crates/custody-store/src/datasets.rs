@@ -359,7 +359,7 @@ async fn insert_dataset(conn: &mut AnyConnection, d: &Dataset) -> Result<(), Sto
     .bind(micros(d.updated_at))
     .execute(&mut *conn)
     .await?;
-    crate::lineage::bump(conn, d.project_id, crate::lineage::Head::Context).await?;
+    crate::lineage::bump_context(conn, d.project_id).await?;
     Ok(())
 }
 

@@ -226,6 +226,16 @@ impl Store {
         self.writer.submit(draft, op).await
     }
 
+    /// [`Store::write`] of a write that runs together with the like writes queued next to it
+    /// (see [`writer::GroupWrite`]).
+    pub(crate) async fn write_grouped<G: writer::GroupWrite>(
+        &self,
+        draft: AuditDraft,
+        write: G,
+    ) -> Result<(G::Output, AuditEvent), StoreError> {
+        self.writer.submit_grouped(draft, write).await
+    }
+
     /// [`Store::write`] for a change to what authorization reads (a token's revocation, a
     /// grant, a dataset's classification): the transaction also notifies every replica, and
     /// this replica's cache is cleared once it has committed.

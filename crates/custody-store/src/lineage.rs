@@ -7,7 +7,8 @@
 //! the row, and the event count read is the larger of the row's and the highest stored.
 
 use crate::rows::{int, micros, opt_text, opt_time, parsed, text, time};
-use crate::{Backend, Store, StoreError};
+use crate::writer::GroupWrite;
+use crate::{Backend, BoxFuture, Store, StoreError};
 use custody_core::{AuditDraft, AuditEvent, Classification, ProjectId, ResourceRef, Sha256Digest, Timestamp};
 use sqlx::{AnyConnection, Row};
 
@@ -42,23 +43,7 @@ impl Store {
         event: LineageEventRecord,
         by: String,
     ) -> Result<(StoredEvent, AuditEvent), StoreError> {
-        let backend = self.backend;
-        self.write(draft, move |conn, draft| {
-            let (e, by) = (event.clone(), by.clone());
-            Box::pin(async move {
-                let stored = match backend {
-                    Backend::Sqlite => insert_event_sqlite(conn, &e, &by).await?,
-                    Backend::Postgres => insert_event_counted(conn, &e, &by).await?,
-                };
-                draft.resource = ResourceRef::new("lineage_event", &e.event_id);
-                draft.details = serde_json::json!({
-                    "event_id": e.event_id, "event_type": e.event_type, "run_id": e.run_id, "job": e.job,
-                    "producer": e.producer, "duplicate": !stored.new,
-                });
-                Ok(stored)
-            })
-        })
-        .await
+        self.write_grouped(draft, EventWrite { backend: self.backend, event, by }).await
     }
 
     /// Every event body of `project`, in the order received (any order rebuilds the same graph).
@@ -93,7 +78,7 @@ impl Store {
     /// How many changes `project`'s lineage has had: (events, context). Zero for a project
     /// with none.
     pub async fn lineage_head(&self, project: ProjectId) -> Result<LineageHead, StoreError> {
-        // On SQLite the events' counts are taken in their INSERTs (`insert_event_sqlite`).
+        // On SQLite the events' counts are taken in their INSERTs (`insert_events_sqlite`).
         let sql = match self.backend {
             Backend::Sqlite => {
                 "SELECT max(coalesce((SELECT events FROM lineage_heads WHERE project_id = $1), 0), \
@@ -137,32 +122,98 @@ pub struct LineageHead {
     pub context: i64,
 }
 
-#[derive(Clone, Copy)]
-pub(crate) enum Head {
-    Events,
-    Context,
+/// One event to keep, as the writer runs it: together with the events queued next to it.
+struct EventWrite {
+    backend: Backend,
+    event: LineageEventRecord,
+    by: String,
 }
 
-/// The INSERT of an event, `$generation_and_rest` giving its eleventh value (the count) and
-/// what follows the VALUES list.
-macro_rules! insert_event {
-    ($generation_and_rest:literal) => {
-        concat!(
-            "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, \
-             body, received_by, received_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ",
-            $generation_and_rest
-        )
-    };
+impl GroupWrite for EventWrite {
+    type Output = StoredEvent;
+
+    fn run_group<'c>(
+        conn: &'c mut AnyConnection,
+        group: &'c [&'c Self],
+        drafts: &'c mut [AuditDraft],
+    ) -> BoxFuture<'c, Result<Vec<StoredEvent>, StoreError>> {
+        Box::pin(async move {
+            let stored = match group.first().map(|w| w.backend) {
+                None => Vec::new(),
+                Some(Backend::Sqlite) => insert_events_sqlite(conn, group).await?,
+                Some(Backend::Postgres) => insert_events_counted(conn, group).await?,
+            };
+            for ((w, draft), s) in group.iter().zip(drafts.iter_mut()).zip(&stored) {
+                let e = &w.event;
+                draft.resource = ResourceRef::new("lineage_event", &e.event_id);
+                draft.details = serde_json::json!({
+                    "event_id": e.event_id, "event_type": e.event_type, "run_id": e.run_id, "job": e.job,
+                    "producer": e.producer, "duplicate": !s.new,
+                });
+            }
+            Ok(stored)
+        })
+    }
 }
 
-/// Binds `e` to [`insert_event!`]'s first ten parameters.
+/// PostgreSQL: the events take the next counts by bumping their projects' `lineage_heads`
+/// rows, whose locks, held to COMMIT, order the counts of several writers and replicas. Each
+/// project's row is bumped once for all of its events in the group, the projects in one
+/// order, so that two groups never wait for each other's rows crosswise. A duplicate takes a
+/// count too (a count of writes, not of rows).
+async fn insert_events_counted(
+    conn: &mut AnyConnection,
+    group: &[&EventWrite],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut by_project = std::collections::BTreeMap::<ProjectId, Vec<usize>>::new();
+    for (i, w) in group.iter().enumerate() {
+        by_project.entry(w.event.project_id).or_default().push(i);
+    }
+    let mut generations = vec![0i64; group.len()];
+    for (project, writes) in &by_project {
+        let n = writes.len() as i64;
+        let last = bump_events(conn, *project, n).await?;
+        for (k, &i) in writes.iter().enumerate() {
+            generations[i] = last - n + 1 + k as i64;
+        }
+    }
+    let projects: Vec<String> = group.iter().map(|w| w.event.project_id.to_string()).collect();
+    let mut new = std::collections::HashSet::new();
+    let received_at = micros(custody_core::now());
+    for chunk in (0..group.len()).collect::<Vec<_>>().chunks(PG_EVENTS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, body, \
+             received_by, received_at, generation) VALUES {} ON CONFLICT (project_id, event_id) DO NOTHING \
+             RETURNING project_id, event_id",
+            crate::audit::values_list(Backend::Postgres, chunk.len(), 11)
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            q = bind_event(q, &projects[i], group[i], received_at).bind(generations[i]);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            new.insert((text(&row, "project_id")?, text(&row, "event_id")?));
+        }
+    }
+    Ok((0..group.len())
+        .map(|i| {
+            // Of two alike in the group, the first is the one stored: it took the lower count.
+            let key = (projects[i].clone(), group[i].event.event_id.clone());
+            StoredEvent { new: new.remove(&key), generation: Some(generations[i]) }
+        })
+        .collect())
+}
+
+/// Binds the next ten parameters of `q` to `w`'s event, in the order of the columns of
+/// `lineage_events` up to `received_at`.
 fn bind_event<'q>(
-    sql: &'q str,
-    e: &'q LineageEventRecord,
-    by: &'q str,
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    project: &'q str,
+    w: &'q EventWrite,
+    received_at: i64,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    sqlx::query(sql)
-        .bind(e.project_id.to_string())
+    let e = &w.event;
+    q.bind(project)
         .bind(&e.event_id)
         .bind(&e.event_type)
         .bind(e.event_time)
@@ -170,58 +221,92 @@ fn bind_event<'q>(
         .bind(e.job.as_deref())
         .bind(&e.producer)
         .bind(&e.body)
-        .bind(by)
-        .bind(micros(custody_core::now()))
+        .bind(w.by.as_str())
+        .bind(received_at)
 }
 
-/// PostgreSQL: the event takes the next count by bumping its project's `lineage_heads` row,
-/// whose lock, held to COMMIT, orders the counts of several writers and replicas.
-async fn insert_event_counted(
-    conn: &mut AnyConnection,
-    e: &LineageEventRecord,
-    by: &str,
-) -> Result<StoredEvent, StoreError> {
-    let generation = bump(conn, e.project_id, Head::Events).await?;
-    let sql = insert_event!("$11) ON CONFLICT (project_id, event_id) DO NOTHING");
-    let inserted = bind_event(sql, e, by).bind(generation).execute(&mut *conn).await?.rows_affected() == 1;
-    Ok(StoredEvent { new: inserted, generation: Some(generation) })
+/// Events per INSERT on PostgreSQL: 11 parameters each.
+const PG_EVENTS_PER_INSERT: usize = 100;
+
+/// Adds `n` to the event count of `project` and returns the new count. Locks the project's
+/// row until COMMIT (see the migration).
+async fn bump_events(conn: &mut AnyConnection, project: ProjectId, n: i64) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO lineage_heads (project_id, events, context) VALUES ($1, $2, 0) ON CONFLICT (project_id) \
+         DO UPDATE SET events = lineage_heads.events + $2 RETURNING events AS n",
+    )
+    .bind(project.to_string())
+    .bind(n)
+    .fetch_one(&mut *conn)
+    .await?;
+    int(&row, "n")
 }
 
-/// SQLite, where write transactions never overlap: the event's count is taken inside its own
-/// INSERT (one statement, one round trip to the connection's thread, instead of two), the
-/// next after the highest stored and after `lineage_heads`, which [`Store::lineage_head`]
-/// reads together. A duplicate takes no count. Sound because stored events are never deleted.
-async fn insert_event_sqlite(
-    conn: &mut AnyConnection,
-    e: &LineageEventRecord,
-    by: &str,
-) -> Result<StoredEvent, StoreError> {
-    let sql = insert_event!(
-        "max(coalesce((SELECT max(generation) FROM lineage_events WHERE project_id = $1), 0), \
-         coalesce((SELECT events FROM lineage_heads WHERE project_id = $1), 0)) + 1) \
-         ON CONFLICT (project_id, event_id) DO NOTHING RETURNING generation"
-    );
-    let row = bind_event(sql, e, by).fetch_optional(&mut *conn).await?;
-    Ok(match row {
-        Some(r) => StoredEvent { new: true, generation: Some(int(&r, "generation")?) },
-        None => StoredEvent { new: false, generation: None },
-    })
-}
+/// Events per INSERT on SQLite: 11 parameters each, far below SQLite's limit.
+const EVENTS_PER_INSERT: usize = 256;
 
-/// Counts one change to `project`'s lineage and returns the new count. Runs inside the write's
-/// transaction and locks the project's row until COMMIT (see the migration).
-pub(crate) async fn bump(conn: &mut AnyConnection, project: ProjectId, head: Head) -> Result<i64, StoreError> {
-    let sql = match head {
-        Head::Events => {
-            "INSERT INTO lineage_heads (project_id, events, context) VALUES ($1, 1, 0) ON CONFLICT (project_id) \
-             DO UPDATE SET events = lineage_heads.events + 1 RETURNING events AS n"
+/// SQLite, where write transactions never overlap: the events take their counts inside the
+/// INSERT, a few hundred events per statement (each statement is a round trip to the
+/// connection's thread on the serial path of every write). A new event takes the next count
+/// after the highest stored and after `lineage_heads` (which [`Store::lineage_head`] reads
+/// together), in the order queued; an event the project has, or the second of two alike in
+/// the group, takes none. Sound because stored events are never deleted.
+async fn insert_events_sqlite(conn: &mut AnyConnection, group: &[&EventWrite]) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stored = vec![StoredEvent { new: false, generation: None }; group.len()];
+    let projects: Vec<String> = group.iter().map(|w| w.event.project_id.to_string()).collect();
+    let mut seen = std::collections::HashSet::with_capacity(group.len());
+    let firsts: Vec<usize> =
+        (0..group.len()).filter(|&i| seen.insert((projects[i].as_str(), group[i].event.event_id.as_str()))).collect();
+    let received_at = micros(custody_core::now());
+    for chunk in firsts.chunks(EVENTS_PER_INSERT) {
+        let sql = sqlite_insert_events(chunk.len());
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            q = bind_event(q.bind(i as i64), &projects[i], group[i], received_at);
         }
-        Head::Context => {
-            "INSERT INTO lineage_heads (project_id, events, context) VALUES ($1, 0, 1) ON CONFLICT (project_id) \
-             DO UPDATE SET context = lineage_heads.context + 1 RETURNING context AS n"
+        let at: std::collections::HashMap<(&str, &str), usize> =
+            chunk.iter().map(|&i| ((projects[i].as_str(), group[i].event.event_id.as_str()), i)).collect();
+        for row in q.fetch_all(&mut *conn).await? {
+            let (project, event_id) = (text(&row, "project_id")?, text(&row, "event_id")?);
+            let i = at.get(&(project.as_str(), event_id.as_str())).ok_or_else(|| StoreError::Corrupt {
+                what: "lineage event",
+                reason: format!("the INSERT returned event {event_id} of project {project}, which it was not given"),
+            })?;
+            stored[*i] = StoredEvent { new: true, generation: Some(int(&row, "generation")?) };
         }
-    };
-    let row = sqlx::query(sql).bind(project.to_string()).fetch_one(&mut *conn).await?;
+    }
+    Ok(stored)
+}
+
+/// The INSERT of [`insert_events_sqlite`] for `rows` events of 11 parameters each: ordinal,
+/// then the columns' values in the INSERT's order.
+fn sqlite_insert_events(rows: usize) -> String {
+    let values = crate::audit::values_list(Backend::Sqlite, rows, 11);
+    format!(
+        "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, body, \
+         received_by, received_at, generation) \
+         SELECT v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, \
+         v.column10, v.column11, \
+         max(coalesce((SELECT max(generation) FROM lineage_events WHERE project_id = v.column2), 0), \
+         coalesce((SELECT events FROM lineage_heads WHERE project_id = v.column2), 0)) \
+         + row_number() OVER (PARTITION BY v.column2 ORDER BY v.column1) \
+         FROM (VALUES {values}) AS v \
+         WHERE NOT EXISTS (SELECT 1 FROM lineage_events AS e WHERE e.project_id = v.column2 AND e.event_id = v.column3) \
+         ORDER BY v.column1 \
+         RETURNING project_id, event_id, generation"
+    )
+}
+
+/// Counts one change to `project`'s lineage context and returns the new count. Runs inside
+/// the write's transaction and locks the project's row until COMMIT (see the migration).
+pub(crate) async fn bump_context(conn: &mut AnyConnection, project: ProjectId) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO lineage_heads (project_id, events, context) VALUES ($1, 0, 1) ON CONFLICT (project_id) \
+         DO UPDATE SET context = lineage_heads.context + 1 RETURNING context AS n",
+    )
+    .bind(project.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
     int(&row, "n")
 }
 
@@ -233,7 +318,7 @@ pub(crate) enum Owner {
     ModelVersion,
 }
 
-/// [`bump`] of the context of the project the `owner` row `id` belongs to.
+/// [`bump_context`] of the context of the project the `owner` row `id` belongs to.
 pub(crate) async fn bump_context_of(conn: &mut AnyConnection, owner: Owner, id: &str) -> Result<(), StoreError> {
     let project_of = match owner {
         Owner::Dataset => "SELECT project_id, 0, 1 FROM datasets WHERE id = $1",
@@ -372,7 +457,7 @@ impl Store {
                 .bind(micros(t.declared_at))
                 .execute(&mut *conn)
                 .await?;
-                bump(conn, project, Head::Context).await?;
+                bump_context(conn, project).await?;
                 draft.resource = ResourceRef::new("lineage_transform", format!("{}/{}", t.job_namespace, t.job_name));
                 draft.details = serde_json::json!({ "kind": t.kind, "justification": t.justification });
                 Ok(TransformRecord { approved_by: None, approved_at: None, ..t })
@@ -421,7 +506,7 @@ impl Store {
                 .bind(&job.1)
                 .execute(&mut *conn)
                 .await?;
-                bump(conn, project, Head::Context).await?;
+                bump_context(conn, project).await?;
                 draft.details = serde_json::json!({
                     "kind": t.kind, "justification": t.justification, "declared_by": t.declared_by,
                 });
@@ -455,7 +540,7 @@ impl Store {
                 .bind(&job.1)
                 .execute(&mut *conn)
                 .await?;
-                bump(conn, project, Head::Context).await?;
+                bump_context(conn, project).await?;
                 draft.details = serde_json::json!({ "kind": t.kind, "was_approved_by": t.approved_by });
                 Ok(t)
             })
@@ -511,7 +596,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                 }
-                bump(conn, r.project_id, Head::Context).await?;
+                bump_context(conn, r.project_id).await?;
                 draft.resource = ResourceRef::new("erasure_receipt", &r.id);
                 draft.details = serde_json::json!({
                     "reason": r.reason, "key_commitment": r.key_commitment, "sources": r.sources,

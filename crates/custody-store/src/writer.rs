@@ -11,7 +11,7 @@ use crate::{Backend, BoxFuture, StoreError, WriteOp, audit::insert_events};
 use custody_core::{AuditDraft, AuditEvent, Outcome};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any as AnyDb, AnyConnection, AnyPool};
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
@@ -22,13 +22,80 @@ type OpFn = Box<
         + Sync,
 >;
 
-/// How often a write chosen as a deadlock or serialization victim is run again.
+/// How often a batch with a write chosen as a deadlock or serialization victim is run again.
 const MAX_RETRIES: usize = 8;
+
+/// A write that runs together with the like writes queued next to it: the writer hands a run
+/// of them in a batch to [`GroupWrite::run_group`] at once, so that it can make them in a few
+/// statements instead of one or more each (every statement is a round trip on the batch's
+/// serial path, and every write waits for the batch).
+pub(crate) trait GroupWrite: Send + Sync + Sized + 'static {
+    /// What one write gives back.
+    type Output: Send + 'static;
+
+    /// Makes every write of `group`, enriching its draft (`drafts[i]` is `group[i]`'s); one
+    /// output per write, in order. Like a [`crate::WriteOp`] it may run more than once, and on
+    /// a group of one: when a write of the batch fails, the batch runs again with a savepoint
+    /// per write, so that only the failing one is undone.
+    fn run_group<'c>(
+        conn: &'c mut AnyConnection,
+        group: &'c [&'c Self],
+        drafts: &'c mut [AuditDraft],
+    ) -> BoxFuture<'c, Result<Vec<Self::Output>, StoreError>>;
+}
+
+type GroupItem = dyn Any + Send + Sync;
+type RunGroupFn = for<'c> fn(
+    &'c mut AnyConnection,
+    &'c [&'c GroupItem],
+    &'c mut [AuditDraft],
+) -> BoxFuture<'c, Result<Vec<Erased>, StoreError>>;
+
+/// [`GroupWrite::run_group`] of `G` on type-erased writes, each of which is a `G`.
+fn run_erased<'c, G: GroupWrite>(
+    conn: &'c mut AnyConnection,
+    group: &'c [&'c GroupItem],
+    drafts: &'c mut [AuditDraft],
+) -> BoxFuture<'c, Result<Vec<Erased>, StoreError>> {
+    Box::pin(async move {
+        let mismatch = || StoreError::Corrupt { what: "write group", reason: "type mismatch".into() };
+        let writes = group.iter().map(|w| w.downcast_ref::<G>().ok_or_else(mismatch)).collect::<Result<Vec<_>, _>>()?;
+        let outputs = G::run_group(conn, &writes, drafts).await?;
+        if outputs.len() != writes.len() {
+            return Err(StoreError::Corrupt {
+                what: "write group",
+                reason: format!("{} results for {} writes", outputs.len(), writes.len()),
+            });
+        }
+        Ok(outputs.into_iter().map(|v| Box::new(v) as Erased).collect())
+    })
+}
+
+/// What a queued write does besides its audit record.
+enum Op {
+    /// Nothing: an audit record that changes nothing else needs no savepoint.
+    Record,
+    One(OpFn),
+    /// One of a kind of [`GroupWrite`] (`kind` is its type).
+    Grouped {
+        kind: TypeId,
+        write: Box<GroupItem>,
+        run: RunGroupFn,
+    },
+}
+
+impl Op {
+    fn group_kind(&self) -> Option<TypeId> {
+        match self {
+            Op::Grouped { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+}
 
 struct Job {
     draft: AuditDraft,
-    /// `None` for an audit record that changes nothing else: it needs no savepoint.
-    op: Option<OpFn>,
+    op: Op,
     reply: oneshot::Sender<Result<(Erased, AuditEvent), StoreError>>,
 }
 
@@ -81,19 +148,27 @@ impl Writer {
             let fut = op(conn, draft);
             Box::pin(async move { fut.await.map(|v| Box::new(v) as Erased) })
         });
-        let (value, event) = self.enqueue(draft, Some(op)).await?;
-        let value = value
-            .downcast::<T>()
-            .map_err(|_| StoreError::Corrupt { what: "write result", reason: "type mismatch".into() })?;
-        Ok((*value, event))
+        let (value, event) = self.enqueue(draft, Op::One(op)).await?;
+        Ok((downcast(value)?, event))
+    }
+
+    /// Queues `write`, to run with the writes of its kind queued next to it.
+    pub(crate) async fn submit_grouped<G: GroupWrite>(
+        &self,
+        draft: AuditDraft,
+        write: G,
+    ) -> Result<(G::Output, AuditEvent), StoreError> {
+        let op = Op::Grouped { kind: TypeId::of::<G>(), write: Box::new(write), run: run_erased::<G> };
+        let (value, event) = self.enqueue(draft, op).await?;
+        Ok((downcast(value)?, event))
     }
 
     /// Queues an audit record that changes nothing else.
     pub(crate) async fn record(&self, draft: AuditDraft) -> Result<AuditEvent, StoreError> {
-        self.enqueue(draft, None).await.map(|(_, event)| event)
+        self.enqueue(draft, Op::Record).await.map(|(_, event)| event)
     }
 
-    async fn enqueue(&self, draft: AuditDraft, op: Option<OpFn>) -> Result<(Erased, AuditEvent), StoreError> {
+    async fn enqueue(&self, draft: AuditDraft, op: Op) -> Result<(Erased, AuditEvent), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue.send(Job { draft, op, reply }).await.map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
@@ -109,6 +184,13 @@ impl Writer {
             }
         }
     }
+}
+
+fn downcast<T: 'static>(value: Erased) -> Result<T, StoreError> {
+    value
+        .downcast::<T>()
+        .map(|v| *v)
+        .map_err(|_| StoreError::Corrupt { what: "write result", reason: "type mismatch".into() })
 }
 
 /// Runs `worker` on a thread of its own (see the module's comment); on the caller's runtime
@@ -241,7 +323,7 @@ enum JobResult {
 async fn commit_batch(backend: Backend, conn: &mut Held, jobs: Vec<Job>, signer: Option<&LogSigner>) {
     let mut drafts = Vec::with_capacity(jobs.len());
     let mut replies = Vec::with_capacity(jobs.len());
-    let mut ops: Vec<Option<OpFn>> = Vec::with_capacity(jobs.len());
+    let mut ops: Vec<Op> = Vec::with_capacity(jobs.len());
     for job in jobs {
         drafts.push(job.draft);
         replies.push(job.reply);
@@ -254,10 +336,7 @@ async fn commit_batch(backend: Backend, conn: &mut Held, jobs: Vec<Job>, signer:
     let outcome = match run_optimistic(backend, conn, &ops, &mut drafts, signer).await {
         Optimistic::Committed(done) => Ok(done),
         Optimistic::CommitFailed(e) => Err(e),
-        Optimistic::RolledBack => {
-            drafts = originals;
-            run_batch(backend, conn, &ops, &mut drafts, signer).await
-        }
+        Optimistic::RolledBack => run_carefully(backend, conn, &ops, &mut drafts, &originals, signer).await,
     };
     match outcome {
         Ok((results, events, signed)) => {
@@ -299,18 +378,34 @@ enum Optimistic {
 async fn run_optimistic(
     backend: Backend,
     held: &mut Held,
-    ops: &[Option<OpFn>],
+    ops: &[Op],
     drafts: &mut [AuditDraft],
     signer: Option<&LogSigner>,
 ) -> Optimistic {
     let Ok(conn) = held.begin(backend).await else { return Optimistic::RolledBack };
     let attempt = async {
         let mut results = Vec::with_capacity(ops.len());
-        for (op, draft) in ops.iter().zip(drafts.iter_mut()) {
-            match op {
-                Some(op) => results.push(JobResult::Done(op(&mut *conn, draft).await?)),
-                None => results.push(JobResult::Done(Box::new(()))),
+        let mut i = 0;
+        while i < ops.len() {
+            match &ops[i] {
+                Op::Record => results.push(JobResult::Done(Box::new(()))),
+                Op::One(op) => results.push(JobResult::Done(op(&mut *conn, &mut drafts[i]).await?)),
+                Op::Grouped { kind, run, .. } => {
+                    let end = i + ops[i..].iter().take_while(|o| o.group_kind() == Some(*kind)).count();
+                    let group: Vec<&GroupItem> = ops[i..end]
+                        .iter()
+                        .filter_map(|o| match o {
+                            Op::Grouped { write, .. } => Some(&**write),
+                            _ => None,
+                        })
+                        .collect();
+                    let outputs = run(&mut *conn, &group, &mut drafts[i..end]).await?;
+                    results.extend(outputs.into_iter().map(JobResult::Done));
+                    i = end;
+                    continue;
+                }
             }
+            i += 1;
         }
         let (events, signed) = insert_events(backend, &mut *conn, drafts, signer).await?;
         Ok::<_, StoreError>((results, events, signed))
@@ -332,50 +427,76 @@ async fn run_optimistic(
     }
 }
 
-/// Runs every op in its own savepoint, sequences the audit records and commits.
+/// Runs the batch with a savepoint per write ([`run_batch`]). A write that loses a lock race
+/// (a PostgreSQL deadlock or serialization victim) cannot simply run again in its savepoint:
+/// the locks its batch took before it stay held, and they may be what the other side of the
+/// cycle waits for, so it would lose again, and again. The whole batch is rolled back instead
+/// (which lets the other side finish) and run again after a short, growing pause; on the last
+/// attempt such a write fails alone, like any other failing write.
+async fn run_carefully(
+    backend: Backend,
+    held: &mut Held,
+    ops: &[Op],
+    drafts: &mut Vec<AuditDraft>,
+    originals: &[AuditDraft],
+    signer: Option<&LogSigner>,
+) -> Result<BatchDone, StoreError> {
+    let mut attempt = 0;
+    loop {
+        drafts.clear();
+        drafts.extend_from_slice(originals);
+        let last = attempt == MAX_RETRIES;
+        match run_batch(backend, held, ops, drafts, signer, last).await {
+            Err(e) if !last && is_retryable(&e) => {
+                attempt += 1;
+                tracing::debug!(attempt, error = %e, "a write lost a lock race; running its batch again");
+                tokio::time::sleep(std::time::Duration::from_millis(2 * attempt as u64)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Runs every op in its own savepoint, sequences the audit records and commits. A write that
+/// loses a lock race ends the attempt ([`run_carefully`] runs it again) unless `last`.
 async fn run_batch(
     backend: Backend,
     held: &mut Held,
-    ops: &[Option<OpFn>],
+    ops: &[Op],
     drafts: &mut [AuditDraft],
     signer: Option<&LogSigner>,
+    last: bool,
 ) -> Result<BatchDone, StoreError> {
     let conn = held.begin(backend).await?;
     let result = async {
         let mut results = Vec::with_capacity(ops.len());
         for (op, draft) in ops.iter().zip(drafts.iter_mut()) {
-            let Some(op) = op else {
+            if let Op::Record = op {
                 results.push(JobResult::Done(Box::new(())));
                 continue;
-            };
-            let mut attempt = 0;
-            loop {
-                crate::exec(&mut *conn, "SAVEPOINT w").await?;
-                match op(&mut *conn, draft).await {
-                    Ok(v) => {
-                        crate::exec(&mut *conn, "RELEASE SAVEPOINT w").await?;
-                        results.push(JobResult::Done(v));
-                        break;
-                    }
-                    Err(e) => {
-                        // Rolling back to the savepoint also releases the locks taken after it.
-                        crate::exec(&mut *conn, "ROLLBACK TO SAVEPOINT w").await?;
-                        crate::exec(&mut *conn, "RELEASE SAVEPOINT w").await?;
-                        if is_retryable(&e) && attempt < MAX_RETRIES {
-                            attempt += 1;
-                            tracing::debug!(attempt, error = %e, "write lost a lock race; running it again");
-                            continue;
-                        }
-                        draft.outcome = if e.is_caller_error() { Outcome::Rejected } else { Outcome::Error };
-                        set_error_detail(draft, &e);
-                        results.push(JobResult::Failed(e));
-                        break;
-                    }
+            }
+            crate::exec(&mut *conn, "SAVEPOINT w").await?;
+            match run_alone(&mut *conn, op, draft).await {
+                Ok(v) => {
+                    crate::exec(&mut *conn, "RELEASE SAVEPOINT w").await?;
+                    results.push(JobResult::Done(v));
+                }
+                Err(e) if !last && is_retryable(&e) => return Err(e),
+                Err(e) => {
+                    // Rolling back to the savepoint also releases the locks taken after it.
+                    crate::exec(&mut *conn, "ROLLBACK TO SAVEPOINT w").await?;
+                    crate::exec(&mut *conn, "RELEASE SAVEPOINT w").await?;
+                    draft.outcome = if e.is_caller_error() { Outcome::Rejected } else { Outcome::Error };
+                    set_error_detail(draft, &e);
+                    results.push(JobResult::Failed(e));
                 }
             }
         }
         let (events, signed) = insert_events(backend, &mut *conn, drafts, signer).await?;
-        crate::exec(&mut *conn, "COMMIT").await?;
+        if let Err(e) = crate::exec(&mut *conn, "COMMIT").await {
+            // Whether it took effect is unknown: never a reason to run the batch again.
+            return Err(StoreError::Database(sqlx::Error::Protocol(format!("COMMIT failed: {e}"))));
+        }
         Ok::<_, StoreError>((results, events, signed))
     }
     .await;
@@ -384,6 +505,18 @@ async fn run_batch(
         held.roll_back().await;
     }
     result
+}
+
+/// Runs one write by itself (a grouped one as a group of one).
+async fn run_alone(conn: &mut AnyConnection, op: &Op, draft: &mut AuditDraft) -> Result<Erased, StoreError> {
+    match op {
+        Op::Record => Ok(Box::new(())),
+        Op::One(op) => op(conn, draft).await,
+        Op::Grouped { write, run, .. } => {
+            let mut outputs = run(conn, &[&**write], std::slice::from_mut(draft)).await?;
+            outputs.pop().ok_or(StoreError::Corrupt { what: "write group", reason: "no result".into() })
+        }
+    }
 }
 
 /// PostgreSQL's deadlock, serialization and lock-timeout failures: the write did nothing

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use custody_core::*;
-use custody_store::{AuditQuery, DatasetQuery, Store, StoreError, StoreOptions, testing};
+use custody_store::{AuditQuery, Backend, DatasetQuery, Store, StoreError, StoreOptions, testing};
 
 fn draft(actor: &str, action: Action) -> AuditDraft {
     AuditDraft {
@@ -667,20 +667,22 @@ async fn a_database_that_went_back_in_time_is_not_signed_into_a_fork() {
     store.close().await;
 }
 
+fn lineage_event(project: ProjectId, id: &str) -> custody_store::LineageEventRecord {
+    custody_store::LineageEventRecord {
+        project_id: project,
+        event_id: id.into(),
+        event_type: "COMPLETE".into(),
+        event_time: 1,
+        run_id: None,
+        job: Some("ns/job".into()),
+        producer: "test".into(),
+        body: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
 #[tokio::test]
 async fn lineage_event_counts_order_every_stored_event_and_readers_catch_up_by_them() {
-    fn event(p: &Project, id: &str) -> custody_store::LineageEventRecord {
-        custody_store::LineageEventRecord {
-            project_id: p.id,
-            event_id: id.into(),
-            event_type: "COMPLETE".into(),
-            event_time: 1,
-            run_id: None,
-            job: Some("ns/job".into()),
-            producer: "test".into(),
-            body: format!("{{\"id\":\"{id}\"}}"),
-        }
-    }
+    let event = |p: &Project, id: &str| lineage_event(p.id, id);
     for db in testing::all().await {
         let a = Store::open(&db.url, StoreOptions::default()).await.unwrap();
         let b = Store::open(&db.url, StoreOptions::default()).await.unwrap();
@@ -707,4 +709,68 @@ async fn lineage_event_counts_order_every_stored_event_and_readers_catch_up_by_t
         a.close().await;
         b.close().await;
     }
+}
+
+#[tokio::test]
+async fn lineage_events_written_together_take_gapless_counts_once_each() {
+    each_backend(|store| async move {
+        let (p, q) = (project(&store, "p").await, project(&store, "q").await);
+        let nowhere = ProjectId::new();
+        let mut tasks = Vec::new();
+        // 410 writes at once, so that the writer groups them: 150 distinct events in p, 100 in
+        // q, most sent two or three times, and 10 to a project that does not exist.
+        let mut writes = Vec::new();
+        for j in 0..400usize {
+            writes.push(match j % 2 {
+                0 => (p.id, format!("e{}", (j / 2) % 150)),
+                _ => (q.id, format!("e{}", (j / 2) % 100)),
+            });
+            if j % 40 == 0 {
+                writes.push((nowhere, format!("x{j}")));
+            }
+        }
+        for (project, id) in writes {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = store
+                    .record_lineage_event(draft("w", Action::LineageWrite), lineage_event(project, &id), "w".into())
+                    .await;
+                (project, id, r.map(|(stored, _)| stored))
+            }));
+        }
+        let mut new = std::collections::BTreeMap::<(ProjectId, String), usize>::new();
+        let mut counts = std::collections::BTreeMap::<ProjectId, Vec<i64>>::new();
+        let mut failed = 0;
+        for t in tasks {
+            let (project, id, r) = t.await.unwrap();
+            match r {
+                Ok(stored) => {
+                    *new.entry((project, id)).or_default() += usize::from(stored.new);
+                    // On PostgreSQL a duplicate takes a count too; on SQLite only a new event.
+                    if let Some(g) = stored.generation {
+                        counts.entry(project).or_default().push(g);
+                    }
+                    assert_eq!(stored.generation.is_some(), stored.new || store.backend() == Backend::Postgres);
+                }
+                Err(_) => {
+                    assert_eq!(project, nowhere, "only the writes to a missing project fail");
+                    failed += 1;
+                }
+            }
+        }
+        assert_eq!(failed, 10);
+        assert!(new.values().all(|&n| n == 1), "each distinct event is new exactly once: {new:?}");
+        assert_eq!(new.len(), 250);
+        for (project, mut taken) in counts {
+            taken.sort_unstable();
+            let expected: Vec<i64> = (1..=taken.len() as i64).collect();
+            assert_eq!(taken, expected, "the counts of {project} have no gap and no repeat");
+            assert_eq!(store.lineage_head(project).await.unwrap().events, taken.len() as i64);
+            let stored = store.lineage_events(project).await.unwrap();
+            assert_eq!(stored.len(), if project == p.id { 150 } else { 100 });
+        }
+        assert_eq!(store.audit_len().await.unwrap(), 412, "every write is recorded, the failed ones too");
+        assert_log_verifies(&store).await;
+    })
+    .await;
 }
