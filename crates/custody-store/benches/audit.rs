@@ -1,7 +1,9 @@
 //! The audit log's durable append rate and its inclusion-proof latency, each beside a peer
 //! measured in the same run.
 //!
-//!     cargo bench -p custody-store --bench audit -- [--appends N] [--concurrency C] [--proof-records N]
+//!     cargo bench -p custody-store --bench audit -- [--appends N] [--concurrency C] [--proof-records N] [--lineage-events N]
+//!
+//! Each part is skipped when its count is 0.
 //!
 //! Appends: `C` tasks record audit events (each a realistic dataset-version record) until `N`
 //! are durable; every batch is one transaction that sequences the records, computes their
@@ -322,7 +324,7 @@ async fn main() {
     // CUSTODY_BENCH_PROOF_DB=<dir> keeps the SQLite proof log there and reuses it when it
     // already holds the records (building 10 million takes a quarter of an hour).
     let keep = std::env::var("CUSTODY_BENCH_PROOF_DB").ok();
-    for (name, _) in &backends {
+    for (name, _) in backends.iter().filter(|_| proof_records > 0) {
         let db = match (&keep, *name) {
             (Some(dir), "sqlite") => {
                 testing::TestDb::with_url(testing::sqlite(), |_| format!("sqlite://{dir}/custody.db?mode=rwc"))
