@@ -17,30 +17,6 @@ fn insert_params(backend: Backend) -> usize {
     }
 }
 
-/// The VALUES list of a multi-row INSERT of `rows` rows of `columns` parameters. SQLite's are
-/// positional (`?`): sqlx looks a named one up by name, which costs time quadratic in their
-/// number (measured: 100 rows of 13 named ones spent two thirds of the append time naming
-/// them).
-pub(crate) fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns * 4);
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ",(" });
-        for c in 0..columns {
-            if c > 0 {
-                sql.push(',');
-            }
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&(r * columns + c + 1).to_string());
-                }
-            }
-        }
-        sql.push(')');
-    }
-    sql
-}
 const COLUMNS: usize = 13;
 
 /// The Merkle frontier stored in the audit head, for a log of `size` records.
@@ -122,7 +98,7 @@ pub(crate) async fn insert_events(
             "INSERT INTO audit_events (seq, time, actor, action, resource, project, region, decision, \
              policy_hash, request_id, outcome, details, leaf_hash) VALUES ",
         );
-        sql.push_str(&values_list(backend, chunk.len(), COLUMNS));
+        sql.push_str(&rows::values_list(backend, chunk.len(), COLUMNS));
         let mut q = sqlx::query(&sql);
         for (e, details) in chunk.iter().zip(texts) {
             q = q
@@ -182,7 +158,7 @@ pub(crate) async fn insert_nodes(
 ) -> Result<(), StoreError> {
     for chunk in nodes.chunks(insert_params(backend) / 2) {
         let mut sql = String::from("INSERT INTO audit_nodes (node, hash) VALUES ");
-        sql.push_str(&values_list(backend, chunk.len(), 2));
+        sql.push_str(&rows::values_list(backend, chunk.len(), 2));
         let mut q = sqlx::query(&sql);
         for (id, hash) in chunk {
             q = q.bind(node_key(*id)?).bind(hex::encode(hash));

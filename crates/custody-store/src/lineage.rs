@@ -43,7 +43,7 @@ impl Store {
         event: LineageEventRecord,
         by: String,
     ) -> Result<(StoredEvent, AuditEvent), StoreError> {
-        self.write_grouped(draft, EventWrite { backend: self.backend, event, by }).await
+        self.write_grouped(draft, EventWrite { event, by }).await
     }
 
     /// Every event body of `project`, in the order received (any order rebuilds the same graph).
@@ -124,7 +124,6 @@ pub struct LineageHead {
 
 /// One event to keep, as the writer runs it: together with the events queued next to it.
 struct EventWrite {
-    backend: Backend,
     event: LineageEventRecord,
     by: String,
 }
@@ -133,15 +132,15 @@ impl GroupWrite for EventWrite {
     type Output = StoredEvent;
 
     fn run_group<'c>(
+        backend: Backend,
         conn: &'c mut AnyConnection,
         group: &'c [&'c Self],
         drafts: &'c mut [AuditDraft],
     ) -> BoxFuture<'c, Result<Vec<StoredEvent>, StoreError>> {
         Box::pin(async move {
-            let stored = match group.first().map(|w| w.backend) {
-                None => Vec::new(),
-                Some(Backend::Sqlite) => insert_events_sqlite(conn, group).await?,
-                Some(Backend::Postgres) => insert_events_counted(conn, group).await?,
+            let stored = match backend {
+                Backend::Sqlite => insert_events_sqlite(conn, group).await?,
+                Backend::Postgres => insert_events_counted(conn, group).await?,
             };
             for ((w, draft), s) in group.iter().zip(drafts.iter_mut()).zip(&stored) {
                 let e = &w.event;
@@ -180,15 +179,16 @@ async fn insert_events_counted(
     let projects: Vec<String> = group.iter().map(|w| w.event.project_id.to_string()).collect();
     let mut new = std::collections::HashSet::new();
     let received_at = micros(custody_core::now());
-    for chunk in (0..group.len()).collect::<Vec<_>>().chunks(PG_EVENTS_PER_INSERT) {
+    for start in (0..group.len()).step_by(PG_EVENTS_PER_INSERT) {
+        let chunk = start..group.len().min(start + PG_EVENTS_PER_INSERT);
         let sql = format!(
             "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, body, \
              received_by, received_at, generation) VALUES {} ON CONFLICT (project_id, event_id) DO NOTHING \
              RETURNING project_id, event_id",
-            crate::audit::values_list(Backend::Postgres, chunk.len(), 11)
+            crate::rows::values_list(Backend::Postgres, chunk.len(), 11)
         );
         let mut q = sqlx::query(&sql);
-        for &i in chunk {
+        for i in chunk {
             q = bind_event(q, &projects[i], group[i], received_at).bind(generations[i]);
         }
         for row in q.fetch_all(&mut *conn).await? {
@@ -281,7 +281,7 @@ async fn insert_events_sqlite(conn: &mut AnyConnection, group: &[&EventWrite]) -
 /// The INSERT of [`insert_events_sqlite`] for `rows` events of 11 parameters each: ordinal,
 /// then the columns' values in the INSERT's order.
 fn sqlite_insert_events(rows: usize) -> String {
-    let values = crate::audit::values_list(Backend::Sqlite, rows, 11);
+    let values = crate::rows::values_list(Backend::Sqlite, rows, 11);
     format!(
         "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, body, \
          received_by, received_at, generation) \
@@ -297,17 +297,17 @@ fn sqlite_insert_events(rows: usize) -> String {
     )
 }
 
-/// Counts one change to `project`'s lineage context and returns the new count. Runs inside
-/// the write's transaction and locks the project's row until COMMIT (see the migration).
-pub(crate) async fn bump_context(conn: &mut AnyConnection, project: ProjectId) -> Result<i64, StoreError> {
-    let row = sqlx::query(
+/// Counts one change to `project`'s lineage context. Runs inside the write's transaction and
+/// locks the project's row until COMMIT (see the migration).
+pub(crate) async fn bump_context(conn: &mut AnyConnection, project: ProjectId) -> Result<(), StoreError> {
+    sqlx::query(
         "INSERT INTO lineage_heads (project_id, events, context) VALUES ($1, 0, 1) ON CONFLICT (project_id) \
-         DO UPDATE SET context = lineage_heads.context + 1 RETURNING context AS n",
+         DO UPDATE SET context = lineage_heads.context + 1",
     )
     .bind(project.to_string())
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await?;
-    int(&row, "n")
+    Ok(())
 }
 
 /// What a context change belongs to, when the write knows it only by that row's id.

@@ -1,6 +1,6 @@
 //! Conversions between stored columns and domain values.
 
-use crate::StoreError;
+use crate::{Backend, StoreError};
 use custody_core::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -62,4 +62,29 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &'static s
 
 pub(crate) fn to_json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })
+}
+
+/// The VALUES list of a multi-row INSERT of `rows` rows of `columns` parameters. SQLite's are
+/// positional (`?`): sqlx looks a named one up by name, which costs time quadratic in their
+/// number (measured: 100 rows of 13 named ones spent two thirds of the append time naming
+/// them).
+pub(crate) fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 4);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ",(" });
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(r * columns + c + 1).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }

@@ -38,6 +38,7 @@ pub(crate) trait GroupWrite: Send + Sync + Sized + 'static {
     /// a group of one: when a write of the batch fails, the batch runs again with a savepoint
     /// per write, so that only the failing one is undone.
     fn run_group<'c>(
+        backend: Backend,
         conn: &'c mut AnyConnection,
         group: &'c [&'c Self],
         drafts: &'c mut [AuditDraft],
@@ -46,6 +47,7 @@ pub(crate) trait GroupWrite: Send + Sync + Sized + 'static {
 
 type GroupItem = dyn Any + Send + Sync;
 type RunGroupFn = for<'c> fn(
+    Backend,
     &'c mut AnyConnection,
     &'c [&'c GroupItem],
     &'c mut [AuditDraft],
@@ -53,6 +55,7 @@ type RunGroupFn = for<'c> fn(
 
 /// [`GroupWrite::run_group`] of `G` on type-erased writes, each of which is a `G`.
 fn run_erased<'c, G: GroupWrite>(
+    backend: Backend,
     conn: &'c mut AnyConnection,
     group: &'c [&'c GroupItem],
     drafts: &'c mut [AuditDraft],
@@ -60,7 +63,7 @@ fn run_erased<'c, G: GroupWrite>(
     Box::pin(async move {
         let mismatch = || StoreError::Corrupt { what: "write group", reason: "type mismatch".into() };
         let writes = group.iter().map(|w| w.downcast_ref::<G>().ok_or_else(mismatch)).collect::<Result<Vec<_>, _>>()?;
-        let outputs = G::run_group(conn, &writes, drafts).await?;
+        let outputs = G::run_group(backend, conn, &writes, drafts).await?;
         if outputs.len() != writes.len() {
             return Err(StoreError::Corrupt {
                 what: "write group",
@@ -399,7 +402,7 @@ async fn run_optimistic(
                             _ => None,
                         })
                         .collect();
-                    let outputs = run(&mut *conn, &group, &mut drafts[i..end]).await?;
+                    let outputs = run(backend, &mut *conn, &group, &mut drafts[i..end]).await?;
                     results.extend(outputs.into_iter().map(JobResult::Done));
                     i = end;
                     continue;
@@ -476,7 +479,7 @@ async fn run_batch(
                 continue;
             }
             crate::exec(&mut *conn, "SAVEPOINT w").await?;
-            match run_alone(&mut *conn, op, draft).await {
+            match run_alone(backend, &mut *conn, op, draft).await {
                 Ok(v) => {
                     crate::exec(&mut *conn, "RELEASE SAVEPOINT w").await?;
                     results.push(JobResult::Done(v));
@@ -508,12 +511,17 @@ async fn run_batch(
 }
 
 /// Runs one write by itself (a grouped one as a group of one).
-async fn run_alone(conn: &mut AnyConnection, op: &Op, draft: &mut AuditDraft) -> Result<Erased, StoreError> {
+async fn run_alone(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    op: &Op,
+    draft: &mut AuditDraft,
+) -> Result<Erased, StoreError> {
     match op {
         Op::Record => Ok(Box::new(())),
         Op::One(op) => op(conn, draft).await,
         Op::Grouped { write, run, .. } => {
-            let mut outputs = run(conn, &[&**write], std::slice::from_mut(draft)).await?;
+            let mut outputs = run(backend, conn, &[&**write], std::slice::from_mut(draft)).await?;
             outputs.pop().ok_or(StoreError::Corrupt { what: "write group", reason: "no result".into() })
         }
     }
