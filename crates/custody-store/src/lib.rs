@@ -36,6 +36,7 @@ mod rows;
 mod scans;
 mod signed_head;
 mod tokens;
+mod wal;
 mod writer;
 
 #[cfg(feature = "testing")]
@@ -149,7 +150,7 @@ impl Store {
             Backend::Sqlite => owner::database_file(url)?.map(|f| owner::own(&f)).transpose()?,
             Backend::Postgres => None,
         };
-        let read = pool_options(backend, options.max_read_connections, &options).connect(url).await?;
+        let read = pool_options(backend, options.max_read_connections, &options, &[]).connect(url).await?;
         // SQLite allows one writer at a time; PostgreSQL serialises only the end of each batch
         // on `audit_head`.
         let writers = match backend {
@@ -160,7 +161,8 @@ impl Store {
         // Each writer keeps a connection from batch to batch; a periodic checkpoint signer needs
         // one of its own beside them.
         let connections = writers as u32 + u32::from(periodic.is_some());
-        let write_pool = pool_options(backend, connections, &options).connect(url).await?;
+        let write_pool =
+            pool_options(backend, connections, &options, &[wal::WRITER_AUTOCHECKPOINT]).connect(url).await?;
         {
             let mut conn = write_pool.acquire().await?;
             migrate::run(backend, &mut conn).await?;
@@ -171,7 +173,18 @@ impl Store {
         if let Some(c) = periodic {
             tasks.push(tokio::spawn(proofs::sign_periodically(backend, write_pool.clone(), c.clone())).abort_handle());
         }
-        let writer = Writer::start(backend, write_pool, options.max_batch, writers, in_batch);
+        // A SQLite file's checkpoints run beside the writer (`wal.rs`); an in-memory database
+        // has no log.
+        let commits = match &sqlite_owner {
+            Some(_) => {
+                let commits = std::sync::Arc::new(tokio::sync::Notify::new());
+                let pool = pool_options(backend, 1, &options, &[]).connect(url).await?;
+                tasks.push(tokio::spawn(wal::run(pool, commits.clone())).abort_handle());
+                Some(commits)
+            }
+            None => None,
+        };
+        let writer = Writer::start(backend, write_pool, options.max_batch, writers, in_batch, commits);
         // On PostgreSQL, off until the listener is up. On a SQLite file, on: this process owns
         // it (`owner.rs`) and its stores on it share the cache. An in-memory SQLite database
         // never caches (several stores of a process could share one, each with its own cache).
@@ -289,13 +302,14 @@ impl Store {
     }
 }
 
-fn pool_options(backend: Backend, max: u32, options: &StoreOptions) -> AnyPoolOptions {
+/// A pool's options; on SQLite each connection runs `extra` after the pragmas every one runs.
+fn pool_options(backend: Backend, max: u32, options: &StoreOptions, extra: &'static [&'static str]) -> AnyPoolOptions {
     let opts = AnyPoolOptions::new().max_connections(max).acquire_timeout(options.acquire_timeout);
     match backend {
         // A SQLite connection is a thread of this process, not a socket that can go away: a
         // ping before every acquire would only cost a round trip to that thread (the pool
         // still pings on release, which flushes a cancelled statement).
-        Backend::Sqlite => opts.test_before_acquire(false).after_connect(|conn, _meta| {
+        Backend::Sqlite => opts.test_before_acquire(false).after_connect(move |conn, _meta| {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; FULL makes every commit durable.
                 for pragma in [
@@ -306,7 +320,10 @@ fn pool_options(backend: Backend, max: u32, options: &StoreOptions) -> AnyPoolOp
                     // 16 MiB of pages per connection (the default is 2 MiB): the upper B-tree
                     // levels of a large audit log stay in memory.
                     "PRAGMA cache_size = -16384",
-                ] {
+                ]
+                .into_iter()
+                .chain(extra.iter().copied())
+                {
                     exec(conn, pragma).await?;
                 }
                 Ok(())

@@ -13,7 +13,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any as AnyDb, AnyConnection, AnyPool};
 use std::any::{Any, TypeId};
 use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot, watch};
 
 type Erased = Box<dyn Any + Send>;
 type OpFn = Box<
@@ -119,12 +119,14 @@ impl Writer {
     /// Starts `workers` tasks taking batches from one queue. SQLite has one writer at a time,
     /// so one worker; on PostgreSQL several batches run their writes side by side and only
     /// the short final step (sequencing, audit insert, commit) takes turns on `audit_head`.
+    /// `commits`, if given, is notified after every batch.
     pub(crate) fn start(
         backend: Backend,
         pool: AnyPool,
         max_batch: usize,
         workers: usize,
         signer: Option<Arc<LogSigner>>,
+        commits: Option<Arc<Notify>>,
     ) -> Self {
         let max_batch = max_batch.max(1);
         let (queue, rx) = mpsc::channel(max_batch * 4);
@@ -132,7 +134,8 @@ impl Writer {
         let (stop, stopped) = watch::channel(false);
         let workers = (0..workers.max(1))
             .map(|i| {
-                spawn_worker(i, work(backend, pool.clone(), rx.clone(), stopped.clone(), max_batch, signer.clone()))
+                let (rx, stopped, signer, commits) = (rx.clone(), stopped.clone(), signer.clone(), commits.clone());
+                spawn_worker(i, work(backend, pool.clone(), rx, stopped, max_batch, signer, commits))
             })
             .collect();
         Self { queue, running: Arc::new(Mutex::new(Some(Running { stop, workers }))) }
@@ -242,9 +245,17 @@ async fn work(
     mut stopped: watch::Receiver<bool>,
     max_batch: usize,
     signer: Option<Arc<LogSigner>>,
+    commits: Option<Arc<Notify>>,
 ) {
     let signer = signer.as_deref();
     let mut conn = Held { pool, conn: None };
+    // Tells the WAL checkpointer (`wal.rs`) there are pages to copy; a notice not yet taken
+    // stands for every batch since.
+    let committed = || {
+        if let Some(c) = &commits {
+            c.notify_one();
+        }
+    };
     let mut batch = Vec::with_capacity(max_batch);
     loop {
         let received = {
@@ -256,13 +267,17 @@ async fn work(
         };
         match received {
             Some(0) => break,
-            Some(_) => commit_batch(backend, &mut conn, std::mem::take(&mut batch), signer).await,
+            Some(_) => {
+                commit_batch(backend, &mut conn, std::mem::take(&mut batch), signer).await;
+                committed();
+            }
             None => {
                 // Stopping: refuse new writes, then drain what was queued before.
                 let mut rx = rx.lock().await;
                 rx.close();
                 while rx.recv_many(&mut batch, max_batch).await > 0 {
                     commit_batch(backend, &mut conn, std::mem::take(&mut batch), signer).await;
+                    committed();
                 }
                 break;
             }

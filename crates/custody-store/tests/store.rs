@@ -774,3 +774,38 @@ async fn lineage_events_written_together_take_gapless_counts_once_each() {
     })
     .await;
 }
+
+/// A SQLite file's log is copied into the database file beside the writer (`wal.rs`), long
+/// before it reaches the size at which the writer's own COMMIT would checkpoint.
+#[tokio::test]
+async fn a_sqlite_log_is_checkpointed_in_the_background() {
+    let db = testing::sqlite();
+    let store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+    let path = db.url.strip_prefix("sqlite://").unwrap().split('?').next().unwrap().to_owned();
+    let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut d = draft("w", Action::AuditRead);
+            d.details = serde_json::json!({ "i": i, "padding": "x".repeat(2048) });
+            store.record(d).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 400 records of over 2 KiB: some 200 pages, far below the writer's 10,000.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() < before + 800 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file grew from {before} to only {} bytes: nothing checkpointed the log",
+            size()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.audit_len().await.unwrap(), 400);
+    store.close().await;
+}
