@@ -65,7 +65,9 @@ fn main() -> ExitCode {
         clap_complete::generate(*shell, &mut cli::Cli::command(), "custody", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The server's runtime (request workers below the store's writer) for every command: the
+    // client commands' main work runs on this thread, which keeps its priority.
+    let runtime = match custody_server::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -10,8 +10,10 @@
 //!
 //! ```text
 //! cargo bench -p custody-server --bench lineage -- [impact|ingest] [--small]
-//!     [--sources K] [--rounds R] [--events N] [--concurrency C]
+//!     [--sources K] [--rounds R] [--events N] [--concurrency C] [--api-only]
 //! ```
+//!
+//! `--api-only` leaves out the ingest peers (for profiling the API alone).
 //!
 //! The PostgreSQL side of `impact` needs CUSTODY_TEST_PG_URL (scripts/bench-lineage.sh runs the
 //! bench under scripts/with-postgres.sh); without it, it is skipped and says so.
@@ -46,6 +48,7 @@ struct Args {
     rounds: usize,
     events: usize,
     concurrency: usize,
+    api_only: bool,
 }
 
 fn args() -> Args {
@@ -63,6 +66,7 @@ fn args() -> Args {
         rounds: value("--rounds").unwrap_or(5),
         events: value("--events").unwrap_or(if small { 2_000 } else { 20_000 }),
         concurrency: value("--concurrency").unwrap_or(64),
+        api_only: argv.iter().any(|a| a == "--api-only"),
     }
 }
 
@@ -747,16 +751,13 @@ async fn ingest(a: &Args) {
     println!("load average before: {}", loadavg());
     let bodies = Arc::new(bodies);
     let api = api_ingest(&testing::sqlite(), a, bodies.clone()).await;
+    if a.api_only {
+        print_api(&api);
+        return;
+    }
     let raw = raw_commits(&bodies).await;
     let http = http_commits(a, bodies.clone()).await;
-    println!(
-        "sqlite    API OpenLineage ingest        {:7.0} events/s  p50 {:6.2} ms  p99 {:6.2} ms  CPU {:4.0} us/event, {:.2} cores busy",
-        api.rate,
-        ms(api.p50),
-        ms(api.p99),
-        api.cpu.as_secs_f64() * 1e6,
-        api.cores
-    );
+    print_api(&api);
     println!("sqlite    peer: raw durable commits     {raw:7.0} rows/s    (API / raw {:.2})", api.rate / raw);
     println!(
         "sqlite    peer: HTTP + one commit       {:7.0} req/s     p50 {:6.2} ms  p99 {:6.2} ms  CPU {:4.0} us/req,   {:.2} cores busy (API / HTTP + commit {:.2})",
@@ -771,8 +772,23 @@ async fn ingest(a: &Args) {
     println!("target >= 5,000 events/s: {}", if api.rate >= 5_000.0 { "met" } else { "MISSED" });
 }
 
-#[tokio::main]
-async fn main() {
+fn print_api(api: &Driven) {
+    println!(
+        "sqlite    API OpenLineage ingest        {:7.0} events/s  p50 {:6.2} ms  p99 {:6.2} ms  CPU {:4.0} us/event, {:.2} cores busy",
+        api.rate,
+        ms(api.p50),
+        ms(api.p99),
+        api.cpu.as_secs_f64() * 1e6,
+        api.cores
+    );
+}
+
+/// On the runtime `custody serve` runs on, the server started from its `block_on` thread.
+fn main() {
+    custody_server::runtime().unwrap().block_on(main_async());
+}
+
+async fn main_async() {
     if let Ok(filter) = std::env::var("CUSTODY_LOG") {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

@@ -108,6 +108,33 @@ impl RunningServer {
     }
 }
 
+/// How much lower than the thread that builds it [`runtime`] runs its worker threads (in
+/// nice levels; +5 gives a thread at the default a three times larger share of a busy CPU).
+pub const WORKER_NICENESS: i32 = 5;
+
+/// The runtime `custody` runs the server on: Tokio's multi-threaded runtime whose threads run
+/// at a lower scheduling priority ([`WORKER_NICENESS`]) than the thread that builds it.
+///
+/// Every write waits for the store's writer, one thread (with its SQLite connection's thread)
+/// that commits batch after batch; on a busy machine the workers parsing requests kept it
+/// waiting for a core, and every write with it (lineage ingest: 5-27% more events/s on two
+/// cores with this, BENCHMARKS.md "Lineage"). A thread inherits its creator's priority, so
+/// [`start`] must run on the thread that built the runtime (in `block_on`, as `custody serve`
+/// does) for the writer to keep the default; its threads do not share the workers' CPUs any
+/// less when the machine is idle, as priorities only weigh shares of a busy one. A failure to
+/// lower a worker's priority (a platform without it) leaves it where it was.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let base = rustix::process::getpriority_process(None).unwrap_or(0);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || {
+            if let Err(e) = rustix::process::setpriority_process(None, base + WORKER_NICENESS) {
+                tracing::debug!(error = %e, "cannot lower a runtime thread's priority");
+            }
+        })
+        .build()
+}
+
 /// Starts the server described by `config`.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     // The data directory holds the SQLite database and, by default, the audit log's key.
@@ -255,4 +282,20 @@ fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The runtime's threads run below the thread that built it; that thread keeps its own.
+    #[test]
+    fn runtime_workers_run_below_the_thread_that_builds_it() {
+        let before = rustix::process::getpriority_process(None).unwrap();
+        let rt = super::runtime().unwrap();
+        let worker = rt.block_on(async {
+            tokio::spawn(async { rustix::process::getpriority_process(None).unwrap() }).await.unwrap()
+        });
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), before);
+        // Nice levels end at 19.
+        assert_eq!(worker, (before + super::WORKER_NICENESS).min(19));
+    }
 }
