@@ -124,6 +124,8 @@ pub struct Store {
     read: sqlx::AnyPool,
     writer: Writer,
     facts: std::sync::Arc<cache::FactsCache>,
+    /// Projects read so far (immutable rows, see `projects.rs`).
+    projects: std::sync::Arc<projects::KnownProjects>,
     /// On SQLite, this process's ownership of the database file, which the cache rests on.
     _owner: Option<std::sync::Arc<owner::SqliteOwner>>,
     /// Immutable audit subtree hashes read so far (see `proofs.rs`).
@@ -200,6 +202,7 @@ impl Store {
             read,
             writer,
             facts,
+            projects: Default::default(),
             _owner: sqlite_owner,
             tree: std::sync::Arc::default(),
             tasks: std::sync::Arc::new(tasks),

@@ -44,8 +44,13 @@ impl Store {
 
     /// The project named `name`.
     pub async fn project(&self, name: &Name) -> Result<Project, StoreError> {
+        if let Some(p) = self.projects.get(name) {
+            return Ok(p);
+        }
         let mut conn = self.read.acquire().await?;
-        project_by_name(&mut conn, name).await?.ok_or_else(|| StoreError::not_found("project", name))
+        let project = project_by_name(&mut conn, name).await?.ok_or_else(|| StoreError::not_found("project", name))?;
+        self.projects.put(&project);
+        Ok(project)
     }
 
     /// The project with id `id`.
@@ -89,4 +94,35 @@ pub(crate) fn project_from_row(row: &AnyRow) -> Result<Project, StoreError> {
         created_by: rows::text(row, "created_by")?,
         created_at: rows::time(row, "created_at")?,
     })
+}
+
+/// Projects already read, by name. A project row is never updated or deleted, so a project
+/// read once, committed, is what every later read of its name returns, on any replica: nothing
+/// here needs invalidating (unlike `cache.rs`). Only projects found are kept; a name not found
+/// is asked again, since it may be created at any time.
+#[derive(Default)]
+pub(crate) struct KnownProjects {
+    by_name: std::sync::Mutex<std::collections::HashMap<Name, Project>>,
+}
+
+/// Projects kept before [`KnownProjects`] starts over.
+const MAX_KNOWN_PROJECTS: usize = 4096;
+
+impl KnownProjects {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Name, Project>> {
+        // The map only ever holds committed rows, so a panic elsewhere cannot make it wrong.
+        self.by_name.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, name: &Name) -> Option<Project> {
+        self.lock().get(name).cloned()
+    }
+
+    fn put(&self, project: &Project) {
+        let mut map = self.lock();
+        if map.len() >= MAX_KNOWN_PROJECTS {
+            map.clear();
+        }
+        map.insert(project.name.clone(), project.clone());
+    }
 }

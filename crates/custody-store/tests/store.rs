@@ -809,3 +809,23 @@ async fn a_sqlite_log_is_checkpointed_in_the_background() {
     assert_eq!(store.audit_len().await.unwrap(), 400);
     store.close().await;
 }
+
+/// Projects are remembered by name once read (`projects.rs`): a name not found is asked again,
+/// so a project another replica creates afterwards is found, and the one remembered is the row.
+#[tokio::test]
+async fn a_project_created_by_another_store_is_found_after_a_miss() {
+    for db in testing::all().await {
+        let a = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        let b = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        let name = Name::new("late").unwrap();
+        let err = a.project(&name).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+        let created = project(&b, "late").await;
+        let found = a.project(&name).await.unwrap();
+        assert_eq!((found.id, &found.name), (created.id, &created.name));
+        assert_eq!(a.project(&name).await.unwrap(), found);
+        assert!(matches!(a.project(&Name::new("other").unwrap()).await, Err(StoreError::NotFound { .. })));
+        a.close().await;
+        b.close().await;
+    }
+}
