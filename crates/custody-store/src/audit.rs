@@ -94,9 +94,10 @@ pub(crate) async fn insert_events(
     // Multi-row inserts: one round trip per chunk instead of per record.
     let rows = insert_params(backend) / COLUMNS;
     for (chunk, texts) in events.chunks(rows).zip(details_texts.chunks(rows)) {
-        let mut sql = String::from(
-            "INSERT INTO audit_events (seq, time, actor, action, resource, project, region, decision, \
+        let mut sql = format!(
+            "{} audit_events (seq, time, actor, action, resource, project, region, decision, \
              policy_hash, request_id, outcome, details, leaf_hash) VALUES ",
+            backend.insert_rows()
         );
         sql.push_str(&rows::values_list(backend, chunk.len(), COLUMNS));
         let mut q = sqlx::query(&sql);
@@ -157,7 +158,7 @@ pub(crate) async fn insert_nodes(
     nodes: &[(NodeId, Hash)],
 ) -> Result<(), StoreError> {
     for chunk in nodes.chunks(insert_params(backend) / 2) {
-        let mut sql = String::from("INSERT INTO audit_nodes (node, hash) VALUES ");
+        let mut sql = format!("{} audit_nodes (node, hash) VALUES ", backend.insert_rows());
         sql.push_str(&rows::values_list(backend, chunk.len(), 2));
         let mut q = sqlx::query(&sql);
         for (id, hash) in chunk {

@@ -283,8 +283,8 @@ async fn insert_events_sqlite(conn: &mut AnyConnection, group: &[&EventWrite]) -
 fn sqlite_insert_events(rows: usize) -> String {
     let values = crate::rows::values_list(Backend::Sqlite, rows, 11);
     format!(
-        "INSERT INTO lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, body, \
-         received_by, received_at, generation) \
+        "{insert} lineage_events (project_id, event_id, event_type, event_time, run_id, job, producer, \
+         body, received_by, received_at, generation) \
          SELECT v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, \
          v.column10, v.column11, \
          max(coalesce((SELECT max(generation) FROM lineage_events WHERE project_id = v.column2), 0), \
@@ -293,7 +293,8 @@ fn sqlite_insert_events(rows: usize) -> String {
          FROM (VALUES {values}) AS v \
          WHERE NOT EXISTS (SELECT 1 FROM lineage_events AS e WHERE e.project_id = v.column2 AND e.event_id = v.column3) \
          ORDER BY v.column1 \
-         RETURNING project_id, event_id, generation"
+         RETURNING project_id, event_id, generation",
+        insert = Backend::Sqlite.insert_rows(),
     )
 }
 
