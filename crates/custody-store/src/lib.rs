@@ -163,8 +163,9 @@ impl Store {
         // Each writer keeps a connection from batch to batch; a periodic checkpoint signer needs
         // one of its own beside them.
         let connections = writers as u32 + u32::from(periodic.is_some());
-        let write_pool =
-            pool_options(backend, connections, &options, &[wal::WRITER_AUTOCHECKPOINT]).connect(url).await?;
+        let write_pool = pool_options(backend, connections, &options, &[wal::WRITER_AUTOCHECKPOINT, WRITER_TEMP_STORE])
+            .connect(url)
+            .await?;
         {
             let mut conn = write_pool.acquire().await?;
             migrate::run(backend, &mut conn).await?;
@@ -304,6 +305,13 @@ impl Store {
         self.read.close().await;
     }
 }
+
+/// The writer's savepoints and multi-row statements journal the pages they change, so that
+/// one failed write can be undone alone; past 64 KiB SQLite spills that journal to a temporary
+/// file, created and deleted again in about half of the batches. A batch's journal is bounded
+/// by the batch, so the writer keeps it in memory. (Readers keep the default: a large sort
+/// there may spill to disk.)
+const WRITER_TEMP_STORE: &str = "PRAGMA temp_store = MEMORY";
 
 /// A pool's options; on SQLite each connection runs `extra` after the pragmas every one runs.
 fn pool_options(backend: Backend, max: u32, options: &StoreOptions, extra: &'static [&'static str]) -> AnyPoolOptions {
