@@ -91,50 +91,25 @@ pub(crate) async fn insert_events(
         });
         details_texts.push(details);
     }
-    // Multi-row inserts: one round trip per chunk instead of per record.
-    let rows = insert_params(backend) / COLUMNS;
-    for (chunk, texts) in events.chunks(rows).zip(details_texts.chunks(rows)) {
-        let mut sql = format!(
-            "{} audit_events (seq, time, actor, action, resource, project, region, decision, \
-             policy_hash, request_id, outcome, details, leaf_hash) VALUES ",
-            backend.insert_rows()
-        );
-        sql.push_str(&rows::values_list(backend, chunk.len(), COLUMNS));
-        let mut q = sqlx::query(&sql);
-        for (e, details) in chunk.iter().zip(texts) {
-            q = q
-                .bind(e.seq as i64)
-                .bind(time_micros)
-                .bind(e.actor.clone())
-                .bind(e.action.as_str())
-                .bind(e.resource.0.clone())
-                .bind(e.project.as_ref().map(|p| p.as_str().to_owned()))
-                .bind(e.region.as_ref().map(|r| r.as_str().to_owned()))
-                .bind(e.decision.as_str())
-                .bind(e.policy_hash.clone())
-                .bind(e.request_id.to_string())
-                .bind(e.outcome.as_str())
-                .bind(details.clone())
-                .bind(e.leaf_hash.clone());
-        }
-        q.execute(&mut *conn).await?;
-    }
-    insert_nodes(backend, conn, &nodes).await?;
     let border: Vec<String> = frontier.nodes().iter().map(hex::encode).collect();
-    sqlx::query("UPDATE audit_head SET next_seq = $1, last_time = $2, frontier = $3, root = $4 WHERE id = 1")
-        .bind(next_seq + drafts.len() as i64)
-        .bind(time_micros)
-        .bind(border.join(","))
-        .bind(hex::encode(frontier.root()))
-        .execute(&mut *conn)
-        .await?;
-    let signed = match signer {
-        Some(signer) => {
-            insert_checkpoint(conn, signer.signer(), frontier.len(), &frontier.root(), time_micros).await?;
-            Some((frontier.len(), frontier.root()))
-        }
-        None => None,
+    let root = frontier.root();
+    let head = AuditHeadUpdate {
+        next_seq: next_seq + drafts.len() as i64,
+        last_time: time_micros,
+        frontier: border.join(","),
+        root: hex::encode(root),
     };
+    let checkpoint = signer.map(|s| signed_checkpoint(s.signer(), frontier.len(), &root, time_micros)).transpose()?;
+    let rows = insert_params(backend) / COLUMNS;
+    let mut statements: Vec<BatchStatement<'_>> = Vec::new();
+    statements.extend(
+        events.chunks(rows).zip(details_texts.chunks(rows)).map(|(e, d)| BatchStatement::Events(e, d, time_micros)),
+    );
+    statements.extend(nodes.chunks(insert_params(backend) / 2).map(BatchStatement::Nodes));
+    statements.push(BatchStatement::Head(&head));
+    statements.extend(checkpoint.as_ref().map(BatchStatement::Checkpoint));
+    execute_all(backend, conn, &statements).await?;
+    let signed = checkpoint.map(|c| (c.size as u64, root));
     Ok((events, signed))
 }
 
@@ -157,39 +132,152 @@ pub(crate) async fn insert_nodes(
     conn: &mut AnyConnection,
     nodes: &[(NodeId, Hash)],
 ) -> Result<(), StoreError> {
-    for chunk in nodes.chunks(insert_params(backend) / 2) {
-        let mut sql = format!("{} audit_nodes (node, hash) VALUES ", backend.insert_rows());
-        sql.push_str(&rows::values_list(backend, chunk.len(), 2));
-        let mut q = sqlx::query(&sql);
-        for (id, hash) in chunk {
-            q = q.bind(node_key(*id)?).bind(hex::encode(hash));
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    let statements: Vec<_> = nodes.chunks(insert_params(backend) / 2).map(BatchStatement::Nodes).collect();
+    execute_all(backend, conn, &statements).await
 }
 
 /// Signs the checkpoint of the tree of `size` records with root `root` and stores it. Runs in
 /// the transaction that holds the audit head lock, so it signs only trees of the one log.
 pub(crate) async fn insert_checkpoint(
+    backend: Backend,
     conn: &mut AnyConnection,
     signer: &Signer,
     size: u64,
     root: &Hash,
     time_micros: i64,
 ) -> Result<(), StoreError> {
+    let checkpoint = signed_checkpoint(signer, size, root, time_micros)?;
+    execute_all(backend, conn, &[BatchStatement::Checkpoint(&checkpoint)]).await
+}
+
+fn signed_checkpoint(
+    signer: &Signer,
+    size: u64,
+    root: &Hash,
+    time_micros: i64,
+) -> Result<SignedCheckpoint, StoreError> {
     let signing = |e: String| StoreError::Corrupt { what: "audit checkpoint", reason: e };
     let checkpoint = Checkpoint::new(signer.name(), size, *root).map_err(|e| signing(e.to_string()))?;
     let note = checkpoint.sign(&[signer]).map_err(|e| signing(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-    )
-    .bind(size as i64)
-    .bind(hex::encode(root))
-    .bind(note.to_string())
-    .bind(time_micros)
-    .execute(&mut *conn)
-    .await?;
+    Ok(SignedCheckpoint { size: size as i64, root: hex::encode(root), note: note.to_string(), signed_at: time_micros })
+}
+
+/// The audit head as a batch leaves it.
+struct AuditHeadUpdate {
+    next_seq: i64,
+    last_time: i64,
+    frontier: String,
+    root: String,
+}
+
+/// An `audit_checkpoints` row.
+struct SignedCheckpoint {
+    size: i64,
+    root: String,
+    note: String,
+    signed_at: i64,
+}
+
+/// One of the statements that store a batch's audit records, after its writes.
+enum BatchStatement<'a> {
+    /// Audit rows (with their details as stored text) of one time.
+    Events(&'a [AuditEvent], &'a [String], i64),
+    /// Merkle nodes completed by the batch.
+    Nodes(&'a [(NodeId, Hash)]),
+    Head(&'a AuditHeadUpdate),
+    Checkpoint(&'a SignedCheckpoint),
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+impl BatchStatement<'_> {
+    /// The statement's text. Its parameters are numbered from 1 on PostgreSQL and positional
+    /// (`?`) on SQLite, so that several statements can be sent as one.
+    fn sql(&self, backend: Backend) -> String {
+        let list = |rows, columns| rows::values_list(backend, rows, columns);
+        let insert = backend.insert_rows();
+        match self {
+            Self::Events(events, ..) => format!(
+                "{insert} audit_events (seq, time, actor, action, resource, project, region, decision, \
+                 policy_hash, request_id, outcome, details, leaf_hash) VALUES {}",
+                list(events.len(), COLUMNS)
+            ),
+            Self::Nodes(nodes) => format!("{insert} audit_nodes (node, hash) VALUES {}", list(nodes.len(), 2)),
+            Self::Head(_) => match backend {
+                Backend::Sqlite => {
+                    "UPDATE audit_head SET next_seq = ?, last_time = ?, frontier = ?, root = ? WHERE id = 1"
+                }
+                Backend::Postgres => {
+                    "UPDATE audit_head SET next_seq = $1, last_time = $2, frontier = $3, root = $4 WHERE id = 1"
+                }
+            }
+            .to_owned(),
+            Self::Checkpoint(_) => format!(
+                "INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES {} ON CONFLICT DO NOTHING",
+                list(1, 4)
+            ),
+        }
+    }
+
+    /// Binds the statement's parameters, in the order of [`Self::sql`], after those bound before.
+    fn bind<'q>(&self, mut q: AnyQuery<'q>) -> Result<AnyQuery<'q>, StoreError> {
+        match self {
+            Self::Events(events, details, time_micros) => {
+                for (e, details) in events.iter().zip(details.iter()) {
+                    q = q
+                        .bind(e.seq as i64)
+                        .bind(*time_micros)
+                        .bind(e.actor.clone())
+                        .bind(e.action.as_str())
+                        .bind(e.resource.0.clone())
+                        .bind(e.project.as_ref().map(|p| p.as_str().to_owned()))
+                        .bind(e.region.as_ref().map(|r| r.as_str().to_owned()))
+                        .bind(e.decision.as_str())
+                        .bind(e.policy_hash.clone())
+                        .bind(e.request_id.to_string())
+                        .bind(e.outcome.as_str())
+                        .bind(details.clone())
+                        .bind(e.leaf_hash.clone());
+                }
+            }
+            Self::Nodes(nodes) => {
+                for (id, hash) in nodes.iter() {
+                    q = q.bind(node_key(*id)?).bind(hex::encode(hash));
+                }
+            }
+            Self::Head(h) => q = q.bind(h.next_seq).bind(h.last_time).bind(h.frontier.clone()).bind(h.root.clone()),
+            Self::Checkpoint(c) => q = q.bind(c.size).bind(c.root.clone()).bind(c.note.clone()).bind(c.signed_at),
+        }
+        Ok(q)
+    }
+}
+
+/// Runs `statements` in order. On SQLite they go to the connection's thread as one query
+/// (sqlx runs each of its statements in turn, binding positional parameters on from where the
+/// one before stopped): one round trip where there were four, on the path every write waits
+/// behind. PostgreSQL's extended protocol takes one statement per query.
+async fn execute_all(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    statements: &[BatchStatement<'_>],
+) -> Result<(), StoreError> {
+    match backend {
+        Backend::Sqlite if !statements.is_empty() => {
+            let sql = statements.iter().map(|s| s.sql(backend)).collect::<Vec<_>>().join(";\n");
+            let mut q = sqlx::query(&sql);
+            for s in statements {
+                q = s.bind(q)?;
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Backend::Sqlite => {}
+        Backend::Postgres => {
+            for s in statements {
+                let sql = s.sql(backend);
+                s.bind(sqlx::query(&sql))?.execute(&mut *conn).await?;
+            }
+        }
+    }
     Ok(())
 }
 

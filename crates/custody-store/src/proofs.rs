@@ -324,7 +324,8 @@ async fn sign_head(backend: Backend, pool: &AnyPool, signer: &crate::LogSigner) 
         let root = rows::hash(&head, "root")?;
         signer.check(size as u64, &root)?;
         if size > 0 {
-            insert_checkpoint(&mut conn, signer.signer(), size as u64, &root, micros(custody_core::now())).await?;
+            insert_checkpoint(backend, &mut conn, signer.signer(), size as u64, &root, micros(custody_core::now()))
+                .await?;
         }
         Ok::<_, StoreError>((size as u64, root))
     }
