@@ -306,9 +306,9 @@ impl Store {
     }
 }
 
-/// The writer's savepoints and multi-row statements journal the pages they change, so that
-/// one failed write can be undone alone; past 64 KiB SQLite spills that journal to a temporary
-/// file, created and deleted again in about half of the batches. A batch's journal is bounded
+/// The writer's savepoints, and its statements that a foreign-key check could stop half-way,
+/// journal the pages they change so that they can be undone alone; past 64 KiB SQLite spills
+/// that journal to a temporary file, created and deleted again in about half of the batches. A batch's journal is bounded
 /// by the batch, so the writer keeps it in memory. (Readers keep the default: a large sort
 /// there may spill to disk.)
 const WRITER_TEMP_STORE: &str = "PRAGMA temp_store = MEMORY";
