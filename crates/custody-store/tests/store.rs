@@ -442,6 +442,43 @@ async fn assert_checkpoints_match(store: &Store, key: &custody_audit::Verifier, 
     assert_eq!(store.audit_latest_checkpoint().await.unwrap().unwrap().size, leaves.len() as u64);
 }
 
+/// A batch of more audit records than one INSERT takes (315 rows on SQLite, 100 on PostgreSQL) is
+/// stored whole: on SQLite its statements go as one query whose positional parameters run on
+/// from statement to statement.
+#[tokio::test]
+async fn a_batch_larger_than_one_insert_is_stored_whole() {
+    let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
+    for db in testing::all().await {
+        let log_signer = std::sync::Arc::new(custody_store::LogSigner::new(signer.clone(), None));
+        let signing = custody_store::CheckpointSigning { signer: log_signer, interval: std::time::Duration::ZERO };
+        let options = StoreOptions { checkpoints: Some(signing), max_batch: 4096, ..StoreOptions::default() };
+        let store = Store::open(&db.url, options).await.unwrap();
+        let tasks: Vec<_> = (0..3000)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut d = draft(&format!("actor-{i}"), Action::AuditRead);
+                    d.details = serde_json::json!({ "i": i, "text": "x".repeat(i % 50) });
+                    store.record(d).await.unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.audit_len().await.unwrap(), 3000);
+        assert_log_verifies(&store).await;
+        let leaves = store.audit_leaf_hashes(3000).await.unwrap();
+        assert_checkpoints_match(&store, &signer.verifier(), &leaves).await;
+        // Each batch signs a checkpoint, so their sizes tell the batches apart.
+        let sizes: Vec<u64> = store.audit_checkpoints(0, 10_000).await.unwrap().iter().map(|c| c.size).collect();
+        let largest =
+            std::iter::once(0).chain(sizes.iter().copied()).collect::<Vec<_>>().windows(2).map(|w| w[1] - w[0]).max();
+        assert!(largest > Some(315), "{:?}: no batch needed two audit INSERTs ({sizes:?})", db.backend);
+        store.close().await;
+    }
+}
+
 #[tokio::test]
 async fn the_merkle_root_covers_every_record_under_concurrency() {
     let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
