@@ -203,15 +203,9 @@ impl BatchStatement<'_> {
                 list(events.len(), COLUMNS)
             ),
             Self::Nodes(nodes) => format!("{insert} audit_nodes (node, hash) VALUES {}", list(nodes.len(), 2)),
-            Self::Head(_) => match backend {
-                Backend::Sqlite => {
-                    "UPDATE audit_head SET next_seq = ?, last_time = ?, frontier = ?, root = ? WHERE id = 1"
-                }
-                Backend::Postgres => {
-                    "UPDATE audit_head SET next_seq = $1, last_time = $2, frontier = $3, root = $4 WHERE id = 1"
-                }
+            Self::Head(_) => {
+                format!("UPDATE audit_head SET (next_seq, last_time, frontier, root) = {} WHERE id = 1", list(1, 4))
             }
-            .to_owned(),
             Self::Checkpoint(_) => format!(
                 "INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES {} ON CONFLICT DO NOTHING",
                 list(1, 4)
@@ -262,7 +256,10 @@ async fn execute_all(
     statements: &[BatchStatement<'_>],
 ) -> Result<(), StoreError> {
     match backend {
-        Backend::Sqlite if !statements.is_empty() => {
+        Backend::Sqlite => {
+            if statements.is_empty() {
+                return Ok(());
+            }
             let sql = statements.iter().map(|s| s.sql(backend)).collect::<Vec<_>>().join(";\n");
             let mut q = sqlx::query(&sql);
             for s in statements {
@@ -270,7 +267,6 @@ async fn execute_all(
             }
             q.execute(&mut *conn).await?;
         }
-        Backend::Sqlite => {}
         Backend::Postgres => {
             for s in statements {
                 let sql = s.sql(backend);

@@ -308,9 +308,9 @@ impl Store {
 
 /// The writer's savepoints, and its statements that a foreign-key check could stop half-way,
 /// journal the pages they change so that they can be undone alone; past 64 KiB SQLite spills
-/// that journal to a temporary file, created and deleted again in about half of the batches. A batch's journal is bounded
-/// by the batch, so the writer keeps it in memory. (Readers keep the default: a large sort
-/// there may spill to disk.)
+/// that journal to a temporary file, created and deleted again in about half of the batches.
+/// A batch's journal is bounded by the batch, so the writer keeps it in memory. (Readers keep
+/// the default: a large sort there may spill to disk.)
 const WRITER_TEMP_STORE: &str = "PRAGMA temp_store = MEMORY";
 
 /// A pool's options; on SQLite each connection runs `extra` after the pragmas every one runs.

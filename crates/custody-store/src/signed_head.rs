@@ -1,7 +1,6 @@
 //! What this server last signed, kept outside the database, so that a database that went
 //! back in time (restored from an old backup, a replica promoted from behind) is not signed
 //! into a fork of the log that auditors already hold checkpoints of.
-
 //!
 //! The file holds two fixed-width slots, `<size> <hex root> <check>` each, overwritten in
 //! place in turn: one `pwrite` per batch instead of a new file renamed over the old (whose

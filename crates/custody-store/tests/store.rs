@@ -442,6 +442,14 @@ async fn assert_checkpoints_match(store: &Store, key: &custody_audit::Verifier, 
     assert_eq!(store.audit_latest_checkpoint().await.unwrap().unwrap().size, leaves.len() as u64);
 }
 
+/// Options that sign a checkpoint in every batch, with a signer new to any log (it remembers
+/// what it signed of one log only).
+fn signing_every_batch(key: &std::sync::Arc<custody_audit::Signer>) -> StoreOptions {
+    let signer = std::sync::Arc::new(custody_store::LogSigner::new(key.clone(), None));
+    let signing = custody_store::CheckpointSigning { signer, interval: std::time::Duration::ZERO };
+    StoreOptions { checkpoints: Some(signing), ..StoreOptions::default() }
+}
+
 /// A batch of more audit records than one INSERT takes (315 rows on SQLite, 100 on PostgreSQL) is
 /// stored whole: on SQLite its statements go as one query whose positional parameters run on
 /// from statement to statement.
@@ -449,9 +457,7 @@ async fn assert_checkpoints_match(store: &Store, key: &custody_audit::Verifier, 
 async fn a_batch_larger_than_one_insert_is_stored_whole() {
     let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
     for db in testing::all().await {
-        let log_signer = std::sync::Arc::new(custody_store::LogSigner::new(signer.clone(), None));
-        let signing = custody_store::CheckpointSigning { signer: log_signer, interval: std::time::Duration::ZERO };
-        let options = StoreOptions { checkpoints: Some(signing), max_batch: 4096, ..StoreOptions::default() };
+        let options = StoreOptions { max_batch: 4096, ..signing_every_batch(&signer) };
         let store = Store::open(&db.url, options).await.unwrap();
         let tasks: Vec<_> = (0..3000)
             .map(|i| {
@@ -484,9 +490,7 @@ async fn the_merkle_root_covers_every_record_under_concurrency() {
     let signer = std::sync::Arc::new(custody_audit::Signer::generate("custody.test/audit").unwrap());
     for db in testing::all().await {
         // Each database is another log: a signer remembers what it signed of one log only.
-        let log_signer = std::sync::Arc::new(custody_store::LogSigner::new(signer.clone(), None));
-        let signing = custody_store::CheckpointSigning { signer: log_signer, interval: std::time::Duration::ZERO };
-        let options = StoreOptions { checkpoints: Some(signing), ..StoreOptions::default() };
+        let options = signing_every_batch(&signer);
         let a = Store::open(&db.url, options.clone()).await.unwrap();
         let b = Store::open(&db.url, options.clone()).await.unwrap();
         assert_eq!(a.audit_root().await.unwrap(), (0, hex::encode(custody_audit::EMPTY_ROOT)));
