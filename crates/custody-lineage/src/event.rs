@@ -8,9 +8,10 @@
 
 use crate::error::{EventError, FacetWarning};
 use crate::event_id::EventId;
-use crate::facets::{DatasetFacets, FacetReader, InputFacets, JobFacets, OutputFacets, RawFacets, RunFacets};
+use crate::facets::{DatasetFacets, FacetReader, InputFacets, JobFacets, OutputFacets, RawFacets, RunFacets, raw_of};
+use crate::json::{Json, Object};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -163,7 +164,7 @@ pub struct Event {
     /// The event proper.
     pub body: EventBody,
     /// Top-level fields the spec does not define, kept as received.
-    pub extra: Map<String, Value>,
+    pub extra: RawFacets,
     /// Known facets that were malformed and kept only raw.
     pub warnings: Vec<FacetWarning>,
 }
@@ -207,18 +208,23 @@ pub struct ParsedEvent {
 pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventError> {
     // One pass: the body that parsed as JSON is UTF-8 (JSON outside strings is ASCII, and
     // serde_json checks every string), so the stored copy is the request's bytes.
-    let value: Value = serde_json::from_slice(body).map_err(json_error)?;
+    let tree = Json::parse(body).map_err(json_error)?;
     let raw = std::str::from_utf8(body.trim_ascii())
         .map_err(|_| EventError::WrongType { path: String::new(), expected: "UTF-8 JSON" })?
         .to_owned();
-    let event = event_from_value(value)?;
+    let event = event_from_tree(tree)?;
     Ok(ParsedEvent { event, raw })
 }
 
 /// Validates an already-decoded JSON value as an event (used when the caller holds a `Value`).
 pub fn event_from_value(value: Value) -> Result<Event, EventError> {
-    let id = EventId::of_json(&value);
-    let Value::Object(mut top) = value else {
+    let text = serde_json::to_vec(&value).map_err(json_error)?;
+    event_from_tree(Json::parse(&text).map_err(json_error)?)
+}
+
+fn event_from_tree(value: Json<'_>) -> Result<Event, EventError> {
+    let id = EventId::of_tree(&value);
+    let Json::Object(mut top) = value else {
         return Err(EventError::WrongType { path: String::new(), expected: "a JSON object" });
     };
     let mut warnings = Vec::new();
@@ -230,15 +236,14 @@ pub fn event_from_value(value: Value) -> Result<Event, EventError> {
 
     // The schema's `oneOf`: RunEvent needs run+job; DatasetEvent needs dataset and not both
     // run and job; JobEvent needs job and no run.
-    let has = |k: &str| top.get(k).is_some_and(|v| !v.is_null());
-    let (has_run, has_job, has_dataset) = (has("run"), has("job"), has("dataset"));
+    let (has_run, has_job, has_dataset) = (top.has("run"), top.has("job"), top.has("dataset"));
     let is_run = has_run && has_job;
     let is_dataset = has_dataset && !is_run;
     let is_job = has_job && !has_run;
     let body = if is_run {
         let event_type = match top.remove("eventType") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(parse_event_type(&s)?),
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) => Some(parse_event_type(&s)?),
             Some(_) => return Err(EventError::WrongType { path: "eventType".into(), expected: "a string" }),
         };
         let run = take_run(&mut top, &mut facets)?;
@@ -266,7 +271,7 @@ pub fn event_from_value(value: Value) -> Result<Event, EventError> {
         // No shape fits; a RunEvent is by far the most common, so name its fields.
         return Err(EventError::Missing { path: "run".into() });
     };
-    Ok(Event { id, event_time, producer, schema_url, body, extra: top, warnings })
+    Ok(Event { id, event_time, producer, schema_url, body, extra: raw_of(top), warnings })
 }
 
 fn json_error(e: serde_json::Error) -> EventError {
@@ -285,16 +290,16 @@ fn path_of(prefix: &str, key: &str) -> String {
 }
 
 /// Removes a required string field.
-fn take_str(map: &mut Map<String, Value>, key: &str, prefix: &str) -> Result<String, EventError> {
+fn take_str(map: &mut Object<'_>, key: &str, prefix: &str) -> Result<String, EventError> {
     match map.remove(key) {
-        None | Some(Value::Null) => Err(EventError::Missing { path: path_of(prefix, key) }),
-        Some(Value::String(s)) => Ok(s),
+        None | Some(Json::Null) => Err(EventError::Missing { path: path_of(prefix, key) }),
+        Some(Json::String(s)) => Ok(s.into_owned()),
         Some(_) => Err(EventError::WrongType { path: path_of(prefix, key), expected: "a string" }),
     }
 }
 
 /// Removes a required, non-empty string field (namespaces and names).
-fn take_name(map: &mut Map<String, Value>, key: &str, prefix: &str) -> Result<String, EventError> {
+fn take_name(map: &mut Object<'_>, key: &str, prefix: &str) -> Result<String, EventError> {
     let s = take_str(map, key, prefix)?;
     if s.trim().is_empty() {
         return Err(EventError::Invalid { path: path_of(prefix, key), reason: "must not be empty".into() });
@@ -304,7 +309,7 @@ fn take_name(map: &mut Map<String, Value>, key: &str, prefix: &str) -> Result<St
 
 /// Removes a required URI field. Only the RFC 3986 scheme is checked: producers put URLs
 /// here, and the check is what tells a URI from free text.
-fn take_uri(map: &mut Map<String, Value>, key: &str, prefix: &str) -> Result<String, EventError> {
+fn take_uri(map: &mut Object<'_>, key: &str, prefix: &str) -> Result<String, EventError> {
     let s = take_str(map, key, prefix)?;
     let scheme_ok = s.split_once(':').is_some_and(|(scheme, rest)| {
         let mut chars = scheme.chars();
@@ -321,7 +326,7 @@ fn take_uri(map: &mut Map<String, Value>, key: &str, prefix: &str) -> Result<Str
     Ok(s)
 }
 
-fn take_time(map: &mut Map<String, Value>, key: &str) -> Result<OffsetDateTime, EventError> {
+fn take_time(map: &mut Object<'_>, key: &str) -> Result<OffsetDateTime, EventError> {
     let s = take_str(map, key, "")?;
     OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| EventError::Invalid {
         path: key.into(),
@@ -337,24 +342,24 @@ fn parse_uuid(s: &str, path: &str) -> Result<Uuid, EventError> {
     }
 }
 
-fn take_object(map: &mut Map<String, Value>, key: &str, prefix: &str) -> Result<Map<String, Value>, EventError> {
+fn take_object<'a>(map: &mut Object<'a>, key: &str, prefix: &str) -> Result<Object<'a>, EventError> {
     match map.remove(key) {
-        None | Some(Value::Null) => Err(EventError::Missing { path: path_of(prefix, key) }),
-        Some(Value::Object(m)) => Ok(m),
+        None | Some(Json::Null) => Err(EventError::Missing { path: path_of(prefix, key) }),
+        Some(Json::Object(m)) => Ok(m),
         Some(_) => Err(EventError::WrongType { path: path_of(prefix, key), expected: "an object" }),
     }
 }
 
 /// Removes an optional facet map. Facet values are kept whatever their shape.
-fn take_facets(map: &mut Map<String, Value>, key: &str, prefix: &str) -> Result<RawFacets, EventError> {
+fn take_facets<'a>(map: &mut Object<'a>, key: &str, prefix: &str) -> Result<Object<'a>, EventError> {
     match map.remove(key) {
-        None | Some(Value::Null) => Ok(RawFacets::new()),
-        Some(Value::Object(m)) => Ok(m.into_iter().collect()),
+        None | Some(Json::Null) => Ok(Object::default()),
+        Some(Json::Object(m)) => Ok(m),
         Some(_) => Err(EventError::WrongType { path: path_of(prefix, key), expected: "an object" }),
     }
 }
 
-fn take_run(top: &mut Map<String, Value>, facets: &mut FacetReader<'_>) -> Result<Run, EventError> {
+fn take_run(top: &mut Object<'_>, facets: &mut FacetReader<'_>) -> Result<Run, EventError> {
     let mut run = take_object(top, "run", "")?;
     let id = take_str(&mut run, "runId", "run")?;
     let run_id = parse_uuid(&id, "run.runId")?;
@@ -362,7 +367,7 @@ fn take_run(top: &mut Map<String, Value>, facets: &mut FacetReader<'_>) -> Resul
     Ok(Run { run_id, facets: facets.run(raw, "run.facets")? })
 }
 
-fn take_job(top: &mut Map<String, Value>, key: &str, facets: &mut FacetReader<'_>) -> Result<Job, EventError> {
+fn take_job(top: &mut Object<'_>, key: &str, facets: &mut FacetReader<'_>) -> Result<Job, EventError> {
     let mut job = take_object(top, key, "")?;
     let namespace = take_name(&mut job, "namespace", key)?;
     let name = take_name(&mut job, "name", key)?;
@@ -370,37 +375,33 @@ fn take_job(top: &mut Map<String, Value>, key: &str, facets: &mut FacetReader<'_
     Ok(Job { namespace, name, facets: facets.job(raw, &format!("{key}.facets")) })
 }
 
-fn dataset_from(v: Value, path: &str, facets: &mut FacetReader<'_>) -> Result<Dataset, EventError> {
-    let Value::Object(mut m) = v else {
+fn dataset_from(v: Json<'_>, path: &str, facets: &mut FacetReader<'_>) -> Result<Dataset, EventError> {
+    let Json::Object(mut m) = v else {
         return Err(EventError::WrongType { path: path.into(), expected: "an object" });
     };
     dataset_from_map(&mut m, path, facets)
 }
 
-fn dataset_from_map(
-    m: &mut Map<String, Value>,
-    path: &str,
-    facets: &mut FacetReader<'_>,
-) -> Result<Dataset, EventError> {
+fn dataset_from_map(m: &mut Object<'_>, path: &str, facets: &mut FacetReader<'_>) -> Result<Dataset, EventError> {
     let namespace = take_name(m, "namespace", path)?;
     let name = take_name(m, "name", path)?;
     let raw = take_facets(m, "facets", path)?;
     Ok(Dataset { namespace, name, facets: facets.dataset(raw, &format!("{path}.facets"))? })
 }
 
-fn take_array(top: &mut Map<String, Value>, key: &str) -> Result<Vec<Value>, EventError> {
+fn take_array<'a>(top: &mut Object<'a>, key: &str) -> Result<Vec<Json<'a>>, EventError> {
     match top.remove(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => Ok(a),
+        None | Some(Json::Null) => Ok(Vec::new()),
+        Some(Json::Array(a)) => Ok(a),
         Some(_) => Err(EventError::WrongType { path: key.into(), expected: "an array" }),
     }
 }
 
-fn take_inputs(top: &mut Map<String, Value>, facets: &mut FacetReader<'_>) -> Result<Vec<InputDataset>, EventError> {
+fn take_inputs(top: &mut Object<'_>, facets: &mut FacetReader<'_>) -> Result<Vec<InputDataset>, EventError> {
     let mut out = Vec::new();
     for (i, v) in take_array(top, "inputs")?.into_iter().enumerate() {
         let path = format!("inputs[{i}]");
-        let Value::Object(mut m) = v else { return Err(EventError::WrongType { path, expected: "an object" }) };
+        let Json::Object(mut m) = v else { return Err(EventError::WrongType { path, expected: "an object" }) };
         let raw = take_facets(&mut m, "inputFacets", &path)?;
         let dataset = dataset_from_map(&mut m, &path, facets)?;
         out.push(InputDataset { dataset, input_facets: facets.input(raw, &format!("{path}.inputFacets")) });
@@ -408,11 +409,11 @@ fn take_inputs(top: &mut Map<String, Value>, facets: &mut FacetReader<'_>) -> Re
     Ok(out)
 }
 
-fn take_outputs(top: &mut Map<String, Value>, facets: &mut FacetReader<'_>) -> Result<Vec<OutputDataset>, EventError> {
+fn take_outputs(top: &mut Object<'_>, facets: &mut FacetReader<'_>) -> Result<Vec<OutputDataset>, EventError> {
     let mut out = Vec::new();
     for (i, v) in take_array(top, "outputs")?.into_iter().enumerate() {
         let path = format!("outputs[{i}]");
-        let Value::Object(mut m) = v else { return Err(EventError::WrongType { path, expected: "an object" }) };
+        let Json::Object(mut m) = v else { return Err(EventError::WrongType { path, expected: "an object" }) };
         let raw = take_facets(&mut m, "outputFacets", &path)?;
         let dataset = dataset_from_map(&mut m, &path, facets)?;
         out.push(OutputDataset { dataset, output_facets: facets.output(raw, &format!("{path}.outputFacets")) });

@@ -1,3 +1,4 @@
+use crate::json::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -24,8 +25,15 @@ impl EventId {
 
     /// The id of a JSON value.
     pub fn of_json(value: &Value) -> Self {
+        // A `Value` always serializes, and serde_json reads back what it wrote.
+        let text = serde_json::to_vec(value).unwrap_or_default();
+        Json::parse(&text).map_or(Self([0; 32]), |tree| Self::of_tree(&tree))
+    }
+
+    /// The id of a parsed body: the same as [`EventId::of_json`] of the same value.
+    pub(crate) fn of_tree(tree: &Json<'_>) -> Self {
         let mut hasher = Sha256::new();
-        canonical(value, &mut hasher);
+        canonical_tree(tree, &mut hasher);
         Self(hasher.finalize().into())
     }
 
@@ -81,33 +89,31 @@ impl From<EventId> for String {
 /// `serde_json::to_vec`, whose key order depends on a Cargo feature another crate may turn on.
 /// Strings and numbers are written by serde_json's own serializer straight into the hasher,
 /// byte for byte what `Value::to_string` gives, without a copy.
-fn canonical(v: &Value, h: &mut Sha256) {
+fn canonical_tree(v: &Json<'_>, h: &mut Sha256) {
     match v {
-        Value::Null => h.update(b"null"),
-        Value::Bool(b) => h.update(if *b { b"true" as &[u8] } else { b"false" }),
-        Value::Number(n) => write_json(n, h),
-        Value::String(s) => write_json(s.as_str(), h),
-        Value::Array(a) => {
+        Json::Null => h.update(b"null"),
+        Json::Bool(b) => h.update(if *b { b"true" as &[u8] } else { b"false" }),
+        Json::Number(n) => write_json(n, h),
+        Json::String(s) => write_json(s.as_ref(), h),
+        Json::Array(a) => {
             h.update(b"[");
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
                     h.update(b",");
                 }
-                canonical(x, h);
+                canonical_tree(x, h);
             }
             h.update(b"]");
         }
-        Value::Object(m) => {
-            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Json::Object(m) => {
             h.update(b"{");
-            for (i, (k, x)) in entries.into_iter().enumerate() {
+            for (i, (k, x)) in m.sorted().into_iter().enumerate() {
                 if i > 0 {
                     h.update(b",");
                 }
-                write_json(k.as_str(), h);
+                write_json(k, h);
                 h.update(b":");
-                canonical(x, h);
+                canonical_tree(x, h);
             }
             h.update(b"}");
         }
@@ -165,6 +171,25 @@ mod tests {
         );
         let expected: [u8; 32] = Sha256::digest(text.as_bytes()).into();
         assert_eq!(EventId::of_json(&v).as_bytes(), &expected);
+    }
+
+    proptest::proptest! {
+        /// Ids already stored were computed from `Value`s: the tree must give the same.
+        #[test]
+        fn ids_are_the_hash_of_the_hand_written_canonical_text(v in crate::json::tests::arb_json()) {
+            let expected: [u8; 32] = Sha256::digest(canonical_by_to_string(&v).as_bytes()).into();
+            let text = v.to_string();
+            let tree = Json::parse(text.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(*EventId::of_tree(&tree).as_bytes(), expected);
+            proptest::prop_assert_eq!(*EventId::of_json(&v).as_bytes(), expected);
+        }
+    }
+
+    #[test]
+    fn repeated_keys_give_the_id_of_the_value_serde_json_keeps() {
+        let text = r#"{"b":{"x":1,"x":[2]},"a":"v","b":{"y":null}}"#;
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(EventId::of_tree(&Json::parse(text.as_bytes()).unwrap()), EventId::of_json(&v));
     }
 
     #[test]

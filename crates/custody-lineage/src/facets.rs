@@ -9,15 +9,58 @@
 //! refuses the whole event rather than silently dropping a declaration.
 
 use crate::error::{EventError, FacetWarning};
+use crate::json::{Json, Object};
 use custody_core::{Classification, Sha256Digest};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::fmt;
 use uuid::Uuid;
 
-/// Facets as received, by facet name.
-pub type RawFacets = BTreeMap<String, Value>;
+/// Facets (or fields) as received, by name.
+pub type RawFacets = BTreeMap<String, RawJson>;
+
+/// A JSON value as received, in compact form: what `serde_json` writes for the same value.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// The compact JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The value, parsed.
+    pub fn to_value(&self) -> Value {
+        // The text is JSON that serde_json wrote; reading it back cannot fail.
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+
+    fn of(v: &Json<'_>) -> Self {
+        // Writing a tree of plain JSON values cannot fail.
+        Self(serde_json::value::to_raw_value(v).unwrap_or_else(|_| RawValue::NULL.to_owned()))
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.get())
+    }
+}
+
+/// An object's members as received, by name.
+pub(crate) fn raw_of(members: Object<'_>) -> RawFacets {
+    members.into_members().map(|(k, v)| (k.into_owned(), RawJson::of(&v))).collect()
+}
 
 /// `schema` dataset facet: the fields of a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -445,9 +488,9 @@ pub(crate) struct FacetReader<'w> {
 }
 
 impl FacetReader<'_> {
-    /// Reads `name` from `raw` as `T`. A facet marked `_deleted: true` or `null` is not read.
-    fn lenient<T: DeserializeOwned>(&mut self, raw: &RawFacets, name: &str, path: &str) -> Option<T> {
-        let value = live_facet(raw, name)?;
+    /// Reads `name` from `facets` as `T`. A facet marked `_deleted: true` or `null` is not read.
+    fn lenient<T: DeserializeOwned>(&mut self, facets: &Object<'_>, name: &str, path: &str) -> Option<T> {
+        let value = live_facet(facets, name)?;
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -461,63 +504,63 @@ impl FacetReader<'_> {
     }
 
     /// Reads the `custody` facet strictly: a malformed one refuses the event.
-    fn strict<T: DeserializeOwned>(raw: &RawFacets, path: &str) -> Result<Option<T>, EventError> {
-        let Some(value) = live_facet(raw, "custody") else { return Ok(None) };
+    fn strict<T: DeserializeOwned>(facets: &Object<'_>, path: &str) -> Result<Option<T>, EventError> {
+        let Some(value) = live_facet(facets, "custody") else { return Ok(None) };
         serde_path_to_error::deserialize::<_, T>(value).map(Some).map_err(|e| EventError::Invalid {
             path: join_path(&format!("{path}.custody"), e.path()),
             reason: e.into_inner().to_string(),
         })
     }
 
-    pub(crate) fn run(&mut self, raw: RawFacets, path: &str) -> Result<RunFacets, EventError> {
+    pub(crate) fn run(&mut self, facets: Object<'_>, path: &str) -> Result<RunFacets, EventError> {
         Ok(RunFacets {
-            parent: self.lenient(&raw, "parent", path),
-            processing_engine: self.lenient(&raw, "processing_engine", path),
-            execution_parameters: self.lenient(&raw, "executionParameters", path),
-            custody: Self::strict(&raw, path)?,
-            raw,
+            parent: self.lenient(&facets, "parent", path),
+            processing_engine: self.lenient(&facets, "processing_engine", path),
+            execution_parameters: self.lenient(&facets, "executionParameters", path),
+            custody: Self::strict(&facets, path)?,
+            raw: raw_of(facets),
         })
     }
 
-    pub(crate) fn job(&mut self, raw: RawFacets, path: &str) -> JobFacets {
+    pub(crate) fn job(&mut self, facets: Object<'_>, path: &str) -> JobFacets {
         JobFacets {
-            source_code_location: self.lenient(&raw, "sourceCodeLocation", path),
-            job_type: self.lenient(&raw, "jobType", path),
-            ownership: self.lenient(&raw, "ownership", path),
-            raw,
+            source_code_location: self.lenient(&facets, "sourceCodeLocation", path),
+            job_type: self.lenient(&facets, "jobType", path),
+            ownership: self.lenient(&facets, "ownership", path),
+            raw: raw_of(facets),
         }
     }
 
-    pub(crate) fn dataset(&mut self, raw: RawFacets, path: &str) -> Result<DatasetFacets, EventError> {
+    pub(crate) fn dataset(&mut self, facets: Object<'_>, path: &str) -> Result<DatasetFacets, EventError> {
         Ok(DatasetFacets {
-            schema: self.lenient(&raw, "schema", path),
-            data_source: self.lenient(&raw, "dataSource", path),
-            column_lineage: self.lenient(&raw, "columnLineage", path),
-            data_quality_metrics: self.lenient(&raw, "dataQualityMetrics", path),
-            version: self.lenient(&raw, "version", path),
-            ownership: self.lenient(&raw, "ownership", path),
-            lifecycle_state_change: self.lenient(&raw, "lifecycleStateChange", path),
-            custody: Self::strict(&raw, path)?,
-            raw,
+            schema: self.lenient(&facets, "schema", path),
+            data_source: self.lenient(&facets, "dataSource", path),
+            column_lineage: self.lenient(&facets, "columnLineage", path),
+            data_quality_metrics: self.lenient(&facets, "dataQualityMetrics", path),
+            version: self.lenient(&facets, "version", path),
+            ownership: self.lenient(&facets, "ownership", path),
+            lifecycle_state_change: self.lenient(&facets, "lifecycleStateChange", path),
+            custody: Self::strict(&facets, path)?,
+            raw: raw_of(facets),
         })
     }
 
-    pub(crate) fn input(&mut self, raw: RawFacets, path: &str) -> InputFacets {
-        InputFacets { data_quality_metrics: self.lenient(&raw, "dataQualityMetrics", path), raw }
+    pub(crate) fn input(&mut self, facets: Object<'_>, path: &str) -> InputFacets {
+        InputFacets { data_quality_metrics: self.lenient(&facets, "dataQualityMetrics", path), raw: raw_of(facets) }
     }
 
-    pub(crate) fn output(&mut self, raw: RawFacets, path: &str) -> OutputFacets {
-        OutputFacets { output_statistics: self.lenient(&raw, "outputStatistics", path), raw }
+    pub(crate) fn output(&mut self, facets: Object<'_>, path: &str) -> OutputFacets {
+        OutputFacets { output_statistics: self.lenient(&facets, "outputStatistics", path), raw: raw_of(facets) }
     }
 }
 
 /// The facet `name`, unless absent, `null` or marked deleted (`_deleted: true` is how a
 /// producer withdraws a facet; it is kept raw but asserts nothing).
-fn live_facet<'r>(raw: &'r RawFacets, name: &str) -> Option<&'r Value> {
-    let value = raw.get(name)?;
+fn live_facet<'r, 'a>(facets: &'r Object<'a>, name: &str) -> Option<&'r Json<'a>> {
+    let value = facets.get(name)?;
     match value {
-        Value::Null => None,
-        Value::Object(m) if m.get("_deleted").and_then(Value::as_bool) == Some(true) => None,
+        Json::Null => None,
+        Json::Object(m) if matches!(m.get("_deleted"), Some(Json::Bool(true))) => None,
         v => Some(v),
     }
 }

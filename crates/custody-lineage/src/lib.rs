@@ -28,6 +28,7 @@ mod facets;
 mod facts;
 mod graph;
 mod impact;
+mod json;
 mod keys;
 mod kpi;
 mod propagation;
@@ -47,7 +48,7 @@ pub use facets::{
     DataSourceFacet, DatasetFacets, DatasetKind, ExecutionParameter, ExecutionParametersFacet, InputFacets, InputField,
     JobFacets, JobTypeFacet, LifecycleChange, LifecycleStateChangeFacet, OutputFacets, OutputStatisticsFacet, Owner,
     OwnershipFacet, ParentJob, ParentRun, ParentRunFacet, PreviousIdentifier, ProcessingEngineFacet, RawFacets,
-    RootRef, RunFacets, SchemaFacet, SchemaField, SourceCodeLocationFacet, Transformation, TransformationType,
+    RawJson, RootRef, RunFacets, SchemaFacet, SchemaField, SourceCodeLocationFacet, Transformation, TransformationType,
     VersionFacet,
 };
 pub use facts::{ColumnFact, EdgeFact, Facts, NodeFact, RunFact, Source, facts_of};
