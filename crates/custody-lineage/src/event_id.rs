@@ -32,14 +32,16 @@ impl EventId {
 
     /// The id of a parsed body: the same as [`EventId::of_json`] of the same value.
     pub(crate) fn of_tree(tree: &Json<'_>) -> Self {
-        let mut hasher = Sha256::new();
-        canonical_tree(tree, &mut hasher);
-        Self(hasher.finalize().into())
+        // Written out first and hashed in one call: feeding the hasher every comma and
+        // quote separately cost more than the hashing.
+        let mut text = Vec::with_capacity(4096);
+        canonical_tree(tree, &mut text);
+        Self(Sha256::digest(&text).into())
     }
 
     /// Lower-case hex form.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 
     /// Parses the hex form.
@@ -85,55 +87,45 @@ impl From<EventId> for String {
     }
 }
 
-/// Feeds the canonical form of `v` to the hasher. Written by hand rather than through
+/// Writes the canonical form of `v`. Written by hand rather than through
 /// `serde_json::to_vec`, whose key order depends on a Cargo feature another crate may turn on.
-/// Strings and numbers are written by serde_json's own serializer straight into the hasher,
-/// byte for byte what `Value::to_string` gives, without a copy.
-fn canonical_tree(v: &Json<'_>, h: &mut Sha256) {
+/// Strings and numbers are written by serde_json's own serializer, byte for byte what
+/// `Value::to_string` gives.
+fn canonical_tree(v: &Json<'_>, out: &mut Vec<u8>) {
     match v {
-        Json::Null => h.update(b"null"),
-        Json::Bool(b) => h.update(if *b { b"true" as &[u8] } else { b"false" }),
-        Json::Number(n) => write_json(n, h),
-        Json::String(s) => write_json(s.as_ref(), h),
+        Json::Null => out.extend_from_slice(b"null"),
+        Json::Bool(b) => out.extend_from_slice(if *b { b"true" as &[u8] } else { b"false" }),
+        Json::Number(n) => write_json(n, out),
+        Json::String(s) => write_json(s.as_ref(), out),
         Json::Array(a) => {
-            h.update(b"[");
+            out.push(b'[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
-                    h.update(b",");
+                    out.push(b',');
                 }
-                canonical_tree(x, h);
+                canonical_tree(x, out);
             }
-            h.update(b"]");
+            out.push(b']');
         }
         Json::Object(m) => {
-            h.update(b"{");
+            out.push(b'{');
             for (i, (k, x)) in m.sorted().into_iter().enumerate() {
                 if i > 0 {
-                    h.update(b",");
+                    out.push(b',');
                 }
-                write_json(k, h);
-                h.update(b":");
-                canonical_tree(x, h);
+                write_json(k, out);
+                out.push(b':');
+                canonical_tree(x, out);
             }
-            h.update(b"}");
+            out.push(b'}');
         }
     }
 }
 
-/// Writes `v`'s compact JSON into the hasher.
-fn write_json<T: Serialize + ?Sized>(v: &T, h: &mut Sha256) {
-    struct Hashing<'a>(&'a mut Sha256);
-    impl std::io::Write for Hashing<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    // Serializing a string or a number into a writer that never fails cannot fail.
-    let _ = serde_json::to_writer(Hashing(h), v);
+/// Appends `v`'s compact JSON.
+fn write_json<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Serializing a string or a number into a vector cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 #[cfg(test)]
