@@ -218,8 +218,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventError> {
 
 /// Validates an already-decoded JSON value as an event (used when the caller holds a `Value`).
 pub fn event_from_value(value: Value) -> Result<Event, EventError> {
-    let text = serde_json::to_vec(&value).map_err(json_error)?;
-    event_from_tree(Json::parse(&text).map_err(json_error)?)
+    event_from_tree(Json::from(&value))
 }
 
 fn event_from_tree(value: Json<'_>) -> Result<Event, EventError> {

@@ -25,9 +25,7 @@ impl EventId {
 
     /// The id of a JSON value.
     pub fn of_json(value: &Value) -> Self {
-        // A `Value` always serializes, and serde_json reads back what it wrote.
-        let text = serde_json::to_vec(value).unwrap_or_default();
-        Json::parse(&text).map_or(Self([0; 32]), |tree| Self::of_tree(&tree))
+        Self::of_tree(&Json::from(value))
     }
 
     /// The id of a parsed body: the same as [`EventId::of_json`] of the same value.

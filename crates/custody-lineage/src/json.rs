@@ -15,8 +15,10 @@
 use serde::de::value::{MapAccessDeserializer, MapDeserializer, SeqDeserializer};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Number;
+use serde_json::{Number, Value};
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 /// A JSON value whose strings borrow from the text it was parsed from where they can.
@@ -84,32 +86,42 @@ impl<'a> Object<'a> {
     fn dedup(&mut self) {
         let members = &mut self.0;
         let n = members.len();
-        let repeated = if n <= 16 {
-            (1..n).any(|i| members[..i].iter().any(|(k, _)| *k == members[i].0))
-        } else {
-            let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
-            keys.sort_unstable();
-            keys.windows(2).any(|w| w[0] == w[1])
-        };
-        if !repeated {
+        // Nearly every object is small and has no repeats: checked pairwise, nothing allocated.
+        if n <= 16 && !(1..n).any(|i| members[..i].iter().any(|(k, _)| *k == members[i].0)) {
             return;
         }
         let mut kept: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(n);
-        let mut index: std::collections::HashMap<Cow<'a, str>, usize> = std::collections::HashMap::new();
+        let mut index: HashMap<Cow<'a, str>, usize> = HashMap::with_capacity(n);
         for (k, v) in members.drain(..) {
-            match index.get(&k) {
-                Some(&i) => {
-                    if let Some(slot) = kept.get_mut(i) {
+            match index.entry(k) {
+                Entry::Occupied(e) => {
+                    if let Some(slot) = kept.get_mut(*e.get()) {
                         slot.1 = v;
                     }
                 }
-                None => {
-                    index.insert(k.clone(), kept.len());
-                    kept.push((k, v));
+                Entry::Vacant(e) => {
+                    kept.push((e.key().clone(), v));
+                    e.insert(kept.len() - 1);
                 }
             }
         }
         *members = kept;
+    }
+}
+
+/// A `Value` as a tree that borrows its strings (its objects already hold each key once).
+impl<'a> From<&'a Value> for Json<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Number(n) => Json::Number(n.clone()),
+            Value::String(s) => Json::String(Cow::Borrowed(s)),
+            Value::Array(a) => Json::Array(a.iter().map(Json::from).collect()),
+            Value::Object(m) => {
+                Json::Object(Object(m.iter().map(|(k, x)| (Cow::Borrowed(k.as_str()), Json::from(x))).collect()))
+            }
+        }
     }
 }
 
@@ -318,7 +330,6 @@ impl<'a, 'b: 'a> IntoDeserializer<'a, DeError> for &'a Json<'b> {
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::Value;
 
     /// JSON values of every kind, nested, with keys that repeat and strings that need escapes.
     pub(crate) fn arb_json() -> impl Strategy<Value = Value> {
