@@ -7,9 +7,12 @@
 //! - **ingest**: OpenLineage RunEvents per second over HTTP into a server on SQLite, against
 //!   SQLite's rate of durable single-row commits of the same bodies (and the bare HTTP + one
 //!   commit route of `api_writes`).
+//! - **parse**: `parse_event` alone, on one thread, over the ingest part's bodies, against
+//!   reading the same bodies into a `serde_json::Value` (a generic tree, with no checks, no
+//!   typed facets and no event id), in the same run.
 //!
 //! ```text
-//! cargo bench -p custody-server --bench lineage -- [impact|ingest] [--small]
+//! cargo bench -p custody-server --bench lineage -- [impact|ingest|parse] [--small]
 //!     [--sources K] [--rounds R] [--events N] [--concurrency C] [--api-only]
 //! ```
 //!
@@ -43,6 +46,7 @@ use std::time::{Duration, Instant};
 struct Args {
     impact: bool,
     ingest: bool,
+    parse: bool,
     small: bool,
     sources: usize,
     rounds: usize,
@@ -56,11 +60,14 @@ fn args() -> Args {
     let value =
         |name: &str| argv.iter().position(|a| a == name).and_then(|i| argv.get(i + 1)).map(|v| v.parse().unwrap());
     let small = argv.iter().any(|a| a == "--small");
-    let (impact, ingest) = (argv.iter().any(|a| a == "impact"), argv.iter().any(|a| a == "ingest"));
+    let named = |part: &str| argv.iter().any(|a| a == part);
+    let (impact, ingest, parse) = (named("impact"), named("ingest"), named("parse"));
+    let none = !(impact || ingest || parse);
     Args {
-        // Neither named: both.
-        impact: impact || !ingest,
-        ingest: ingest || !impact,
+        // None named: all.
+        impact: impact || none,
+        ingest: ingest || none,
+        parse: parse || none,
         small,
         sources: value("--sources").unwrap_or(200),
         rounds: value("--rounds").unwrap_or(5),
@@ -736,6 +743,38 @@ async fn http_commits(a: &Args, bodies: Arc<Vec<bytes::Bytes>>) -> Driven {
     driven
 }
 
+/// `parse_event` over the ingest bodies, `a.rounds` times, against `serde_json::Value` on the
+/// same bodies in alternating rounds (so a slow spell of the machine hits both alike).
+fn parse(a: &Args) {
+    let bodies: Vec<Vec<u8>> = (0..a.events).map(|i| serde_json::to_vec(&run_event(i)).unwrap()).collect();
+    let mean = bodies.iter().map(Vec::len).sum::<usize>() / bodies.len();
+    println!("parse: {} RunEvents of {mean} bytes on average, {} rounds each, one thread", bodies.len(), a.rounds);
+    let per_event = |t: Duration| t.as_secs_f64() * 1e6 / bodies.len() as f64;
+    let (mut ours, mut value) = (Vec::new(), Vec::new());
+    for _ in 0..a.rounds {
+        let t = Instant::now();
+        for b in &bodies {
+            let parsed = custody_lineage::parse_event(b).unwrap();
+            assert!(parsed.event.warnings.is_empty());
+            std::hint::black_box(parsed);
+        }
+        ours.push(per_event(t.elapsed()));
+        let t = Instant::now();
+        for b in &bodies {
+            std::hint::black_box(serde_json::from_slice::<Value>(b).unwrap());
+        }
+        value.push(per_event(t.elapsed()));
+    }
+    let report = |name: &str, xs: &mut Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        println!("{name:<46} best {:7.2} us/event  median {:7.2} us/event", xs[0], xs[xs.len() / 2]);
+        (xs[0], xs[xs.len() / 2])
+    };
+    let o = report("parse_event (checks, typed facets, event id)", &mut ours);
+    let v = report("peer: serde_json::from_slice::<Value>", &mut value);
+    println!("ratio parse_event / Value: best {:.2}, median {:.2}", o.0 / v.0, o.1 / v.1);
+}
+
 async fn ingest(a: &Args) {
     let t = Instant::now();
     let bodies: Vec<bytes::Bytes> =
@@ -801,5 +840,8 @@ async fn main_async() {
     }
     if a.ingest {
         ingest(&a).await;
+    }
+    if a.parse {
+        parse(&a);
     }
 }
