@@ -491,7 +491,7 @@ impl FacetReader<'_> {
     /// Reads `name` from `facets` as `T`. A facet marked `_deleted: true` or `null` is not read.
     fn lenient<T: DeserializeOwned>(&mut self, facets: &Object<'_>, name: &str, path: &str) -> Option<T> {
         let value = live_facet(facets, name)?;
-        match serde_path_to_error::deserialize::<_, T>(value) {
+        match read_facet::<T>(value) {
             Ok(v) => Some(v),
             Err(e) => {
                 self.warnings.push(FacetWarning {
@@ -506,7 +506,7 @@ impl FacetReader<'_> {
     /// Reads the `custody` facet strictly: a malformed one refuses the event.
     fn strict<T: DeserializeOwned>(facets: &Object<'_>, path: &str) -> Result<Option<T>, EventError> {
         let Some(value) = live_facet(facets, "custody") else { return Ok(None) };
-        serde_path_to_error::deserialize::<_, T>(value).map(Some).map_err(|e| EventError::Invalid {
+        read_facet::<T>(value).map(Some).map_err(|e| EventError::Invalid {
             path: join_path(&format!("{path}.custody"), e.path()),
             reason: e.into_inner().to_string(),
         })
@@ -563,6 +563,13 @@ fn live_facet<'r, 'a>(facets: &'r Object<'a>, name: &str) -> Option<&'r Json<'a>
         Json::Object(m) if matches!(m.get("_deleted"), Some(Json::Bool(true))) => None,
         v => Some(v),
     }
+}
+
+/// Reads a facet as `T`. Tracking the path costs on every value read, and nearly every facet is
+/// well formed, so the path is only traced when a first, plain read has failed (reading is
+/// deterministic: the second read fails at the same place with the same error).
+fn read_facet<T: DeserializeOwned>(value: &Json<'_>) -> Result<T, serde_path_to_error::Error<crate::json::DeError>> {
+    T::deserialize(value).or_else(|_| serde_path_to_error::deserialize::<_, T>(value))
 }
 
 /// `prefix` followed by the serde path inside it (`.` when the error is at the facet itself).
