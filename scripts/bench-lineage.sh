@@ -3,7 +3,7 @@
 # throw-away PostgreSQL (scripts/with-postgres.sh) for the recursive-CTE peer of the impact
 # part. Arguments go to the bench:
 #
-#   scripts/bench-lineage.sh                      # both parts: impact and ingest
+#   scripts/bench-lineage.sh                      # all parts: impact, ingest and parse
 #   scripts/bench-lineage.sh impact               # impact on the 1M-node graph vs PostgreSQL
 #   scripts/bench-lineage.sh ingest --events 20000 --concurrency 64
 #   scripts/bench-lineage.sh --small              # a quick run on small inputs

@@ -746,8 +746,8 @@ async fn http_commits(a: &Args, bodies: Arc<Vec<bytes::Bytes>>) -> Driven {
 /// `parse_event` over the ingest bodies, `a.rounds` times, against `serde_json::Value` on the
 /// same bodies in alternating rounds (so a slow spell of the machine hits both alike).
 fn parse(a: &Args) {
-    let bodies: Vec<Vec<u8>> = (0..a.events).map(|i| serde_json::to_vec(&run_event(i)).unwrap()).collect();
-    let mean = bodies.iter().map(Vec::len).sum::<usize>() / bodies.len();
+    let bodies = run_event_bodies(a.events);
+    let mean = bodies.iter().map(bytes::Bytes::len).sum::<usize>() / bodies.len();
     println!("parse: {} RunEvents of {mean} bytes on average, {} rounds each, one thread", bodies.len(), a.rounds);
     let per_event = |t: Duration| t.as_secs_f64() * 1e6 / bodies.len() as f64;
     let (mut ours, mut value) = (Vec::new(), Vec::new());
@@ -765,7 +765,7 @@ fn parse(a: &Args) {
         }
         value.push(per_event(t.elapsed()));
     }
-    let report = |name: &str, xs: &mut Vec<f64>| {
+    let report = |name: &str, xs: &mut [f64]| {
         xs.sort_by(f64::total_cmp);
         println!("{name:<46} best {:7.2} us/event  median {:7.2} us/event", xs[0], xs[xs.len() / 2]);
         (xs[0], xs[xs.len() / 2])
@@ -775,10 +775,14 @@ fn parse(a: &Args) {
     println!("ratio parse_event / Value: best {:.2}, median {:.2}", o.0 / v.0, o.1 / v.1);
 }
 
+/// The bodies of the first `n` run events, as the clients send them.
+fn run_event_bodies(n: usize) -> Vec<bytes::Bytes> {
+    (0..n).map(|i| bytes::Bytes::from(serde_json::to_vec(&run_event(i)).unwrap())).collect()
+}
+
 async fn ingest(a: &Args) {
     let t = Instant::now();
-    let bodies: Vec<bytes::Bytes> =
-        (0..a.events).map(|i| bytes::Bytes::from(serde_json::to_vec(&run_event(i)).unwrap())).collect();
+    let bodies = run_event_bodies(a.events);
     let total: usize = bodies.iter().map(|b| b.len()).sum();
     println!(
         "ingest: {} RunEvents (COMPLETE; 2 inputs with schema + version, 1 output with schema + columnLineage), mean {} bytes, generated in {:.2?}; {} concurrent clients",
